@@ -1,0 +1,194 @@
+# SPDX-License-Identifier: BSD-3-Clause
+"""The torch twin of the forward model: differentiable in the LED levels, batched.
+
+:class:`TorchDisplay` evaluates DESIGN.md §3 on any sample grid — the full
+pixel grid, or a reduced one (``size=(270, 480)``) whose pixel centres are
+mapped to full-panel coordinates, x = (j + ½)·W/W' − ½. The PSF is evaluated
+at those points, not rescaled, so a reduced model is a point-sampled version
+of the full one (what solvers and training need).
+
+Quantisation is optional and differentiable by straight-through estimation:
+the forward value is quantised, the gradient is that of the continuous model.
+In the continuous LCD model the displayed image is simply
+D = clamp(T, ε·B, B) + ambient.
+
+Examples
+--------
+>>> import torch, dualmod as dm
+>>> panel = dm.Panel.load("fald-1080p-576")
+>>> disp = TorchDisplay(panel, size=(135, 240))
+>>> leds = torch.full((1, panel.n_leds), 0.5, requires_grad=True)
+>>> target = torch.full((1, 135, 240, 3), 300.0)
+>>> out = disp(leds, target)
+>>> out["displayed"].shape
+torch.Size([1, 135, 240, 3])
+>>> out["displayed"].mean().backward(); leds.grad.shape
+torch.Size([1, 576])
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from ..panel import Panel
+from .backlight import BacklightModel, led_response
+from .lcd import lcd_model
+
+__all__ = ["TorchDisplay"]
+
+
+class TorchDisplay(torch.nn.Module):
+    """Differentiable display model of a panel on a (possibly reduced) sample grid.
+
+    Parameters
+    ----------
+    panel : Panel
+    size : (int, int), optional
+        (height, width) of the sample grid; default the panel resolution.
+    dtype : torch.dtype
+        float32 (default) or float64.
+    """
+
+    def __init__(self, panel: Panel, size: tuple[int, int] | None = None, dtype: torch.dtype = torch.float32):
+        super().__init__()
+        self.panel = panel
+        h, w = size if size is not None else (panel.height, panel.width)
+        self.size = (int(h), int(w))
+        self.channels = panel.leds.channels
+        model = BacklightModel(panel)
+        v = model.vleds
+        xs = (np.arange(w) + 0.5) * panel.width / w - 0.5
+        ys = (np.arange(h) + 0.5) * panel.height / h - 0.5
+        f = dict(dtype=dtype)
+        self.register_buffer("src", torch.as_tensor(v.src, dtype=torch.long))
+        self.register_buffer("vweight", torch.as_tensor(v.weight, **f))
+        if model.psf.terms is not None:
+            self.separable = True
+            ry = np.round(v.y, 9)
+            row_y, row_of = np.unique(ry, return_inverse=True)
+            self.register_buffer("row_of", torch.as_tensor(row_of.ravel(), dtype=torch.long))
+            self.nrows = int(row_y.size)
+            gx, gy = [], []
+            for t in model.psf.terms:
+                dx = xs[None, :] - v.x[:, None]
+                gx.append(np.where(np.abs(dx) <= t.radius, t.weight * model.scale * t.profile(dx), 0.0))
+                dy = ys[:, None] - row_y[None, :]
+                gy.append(np.where(np.abs(dy) <= t.radius, t.profile(dy), 0.0))
+            self.register_buffer("gx", torch.as_tensor(np.stack(gx), **f))  # (K, Nv, W)
+            self.register_buffer("gy", torch.as_tensor(np.stack(gy), **f))  # (K, H, nr)
+        else:
+            self.separable = False
+            rows, cols, vals = [], [], []
+            r = model.psf.radius
+            for i in range(len(v)):
+                jx = np.nonzero(np.abs(xs - v.x[i]) <= r + 1)[0]
+                jy = np.nonzero(np.abs(ys - v.y[i]) <= r + 1)[0]
+                if jx.size == 0 or jy.size == 0:
+                    continue
+                val = model.scale * model.psf.evaluate_flipped(xs[jx][None, :] - v.x[i], ys[jy][:, None] - v.y[i],
+                                                                bool(v.flip_x[i]), bool(v.flip_y[i]))
+                yy, xx = np.nonzero(val)
+                rows.append((jy[yy] * w + jx[xx]).astype(np.int64))
+                cols.append(np.full(yy.size, i, np.int64))
+                vals.append(val[yy, xx])
+            idx = torch.as_tensor(np.stack([np.concatenate(rows), np.concatenate(cols)]))
+            mat = torch.sparse_coo_tensor(idx, torch.as_tensor(np.concatenate(vals), **f), (h * w, len(v)),
+                                          check_invariants=True)
+            self.register_buffer("psf_matrix", mat.coalesce())
+        lresp = led_response(panel)
+        self.register_buffer("led_thresholds", torch.tensor(lresp.thresholds, dtype=torch.float64))
+        self.register_buffer("led_levels", torch.tensor(lresp.levels, **f))
+        lcd = lcd_model(panel)
+        self.leakage = lcd.leakage
+        self.ambient = lcd.ambient_nits
+        self.register_buffer("lcd_thresholds", torch.tensor(lcd.response.thresholds, dtype=torch.float64))
+        self.register_buffer("tau", torch.tensor(lcd.tau64, **f))
+
+    # ------------------------------------------------------------------------
+    def _levels(self, leds: torch.Tensor) -> torch.Tensor:
+        """(B, N, C) from (N,), (N, 1), (B, N) or (B, N, 1) on white panels; (N,), (N, 3) or (B, N, 3) on RGB."""
+        n = self.panel.n_leds
+        if leds.dim() == 1:
+            leds = leds[None, :, None]
+        elif leds.dim() == 2:
+            white_batch = self.channels == 1 and leds.shape[1] == n
+            leds = leds[:, :, None] if white_batch else leds[None]
+        if leds.dim() != 3 or leds.shape[1] != n or leds.shape[2] not in (1, self.channels):
+            raise ValueError(f"expected LED levels for {n} LEDs x {self.channels} channels, "
+                             f"got shape {tuple(leds.shape)}")
+        if leds.shape[2] != self.channels:
+            leds = leds.expand(-1, -1, self.channels)
+        return leds
+
+    def quantize_leds(self, leds: torch.Tensor) -> torch.Tensor:
+        """LED drive quantisation with a straight-through gradient."""
+        d = torch.bucketize(leds.detach().to(torch.float64).clamp(0, 1), self.led_thresholds, right=True)
+        q = self.led_levels[d].to(leds.dtype)
+        return leds + (q - leds).detach()
+
+    def backlight(self, leds: torch.Tensor, *, quantize: bool = True) -> torch.Tensor:
+        """Backlight (B, H', W', C) in nits for LED levels (B, N[, C]) in [0, 1]."""
+        lv = self._levels(leds)
+        if quantize:
+            lv = self.quantize_leds(lv)
+        lv = lv.to(self.vweight.dtype)
+        vl = lv[:, self.src, :] * self.vweight[None, :, None]  # (B, Nv, C)
+        bsz, h, w = vl.shape[0], *self.size
+        if self.separable:
+            out = 0
+            for k in range(self.gx.shape[0]):
+                spread = vl.permute(0, 2, 1)[..., None] * self.gx[k][None, None]  # (B, C, Nv, W)
+                rows = torch.zeros(bsz, self.channels, self.nrows, w, dtype=vl.dtype, device=vl.device)
+                rows = rows.index_add(2, self.row_of, spread)
+                out = out + torch.einsum("hr,bcrw->bhwc", self.gy[k], rows)
+            return out
+        flat = vl.permute(1, 0, 2).reshape(vl.shape[1], -1)  # (Nv, B*C)
+        img = torch.sparse.mm(self.psf_matrix, flat).reshape(h, w, bsz, self.channels)
+        return img.permute(2, 0, 1, 3)
+
+    def forward(self, leds: torch.Tensor, target: torch.Tensor | None = None, *, quantize_leds: bool = True,
+                lcd: str = "quantized") -> dict:
+        """Simulate; returns a dict with ``backlight`` (B, H', W', C) and, with a target,
+        ``displayed`` (B, H', W', 3), ``t`` and (quantised LCD) ``codes``.
+
+        Parameters
+        ----------
+        leds : Tensor of shape (N,), (B, N) or (B, N, C), values in [0, 1]
+        target : Tensor of shape (H', W', 3) or (B, H', W', 3), nits
+        quantize_leds : bool
+            Quantise LED drive (straight-through gradient).
+        lcd : {"quantized", "continuous"}
+            Quantise LCD codes (straight-through) or use the ideal continuous LCD.
+        """
+        b = self.backlight(leds, quantize=quantize_leds)
+        out = {"backlight": b}
+        if target is None:
+            return out
+        if target.dim() == 3:
+            target = target[None]
+        target = target.to(b.dtype)
+        eps = self.leakage
+        lit = b > 0
+        safe_b = torch.where(lit, b, torch.ones_like(b))
+        t = torch.where(lit, ((target / safe_b - eps) / (1 - eps)).clamp(0, 1), torch.zeros_like(target))
+        cont = b * (eps + (1 - eps) * t) + self.ambient
+        out["t"] = t
+        if lcd == "continuous":
+            out["displayed"] = cont
+            return out
+        if lcd != "quantized":
+            raise ValueError(f"lcd must be 'quantized' or 'continuous', got {lcd!r}")
+        codes = torch.bucketize(t.detach().to(torch.float64), self.lcd_thresholds, right=True)
+        quant = b * self.tau[codes] + self.ambient
+        out["codes"] = codes
+        out["displayed"] = cont + (quant - cont).detach()
+        return out
+
+    def resample(self, image: torch.Tensor) -> torch.Tensor:
+        """Area-average a full-resolution image (…, H, W, 3) to the sample grid."""
+        x = image if image.dim() == 4 else image[None]
+        x = torch.nn.functional.interpolate(x.permute(0, 3, 1, 2), size=self.size, mode="area")
+        x = x.permute(0, 2, 3, 1)
+        return x if image.dim() == 4 else x[0]
+
