@@ -1,0 +1,176 @@
+# SPDX-License-Identifier: BSD-3-Clause
+"""The ``dualmod`` command.
+
+Every command has ``--help`` with an example, can write machine-readable
+results with ``--json PATH``, writes files atomically, and on bad input
+prints one readable line and exits non-zero (a traceback only with
+``--debug``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import numpy as np
+
+from .errors import DualmodError
+
+EXIT_INPUT = 2  # bad input: a file, a profile, an argument
+EXIT_BUG = 3  # an unexpected error: please report it
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # one line, exit 2, like every other input error
+        self.exit(EXIT_INPUT, f"dualmod: error: {message} (see --help)\n")
+
+
+def _add(sub, name: str, help: str, example: str, func) -> argparse.ArgumentParser:
+    p = sub.add_parser(name, help=help, description=help,
+                       epilog="example:\n  " + textwrap.dedent(example).strip().replace("\n", "\n  "),
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.set_defaults(func=func)
+    p.add_argument("--json", metavar="PATH", help="also write the results as JSON to PATH")
+    return p
+
+
+def _emit_json(args, data) -> None:
+    if args.json:
+        from ._io import write_json
+
+        write_json(args.json, data)
+
+
+# ---------------------------------------------------------------- commands
+def cmd_panels(args) -> int:
+    from .panel import Panel
+
+    rows = []
+    for name in Panel.builtins():
+        p = Panel.load(name)
+        leds = p.leds
+        grid = f"{leds.layout} {leds.rows}x{leds.cols}" if leds.layout != "positions" else "positions"
+        psf = p.psf.model + (f" s={p.psf.sigma:g}" if p.psf.model == "gaussian" else "")
+        rows.append({"name": name, "width": p.width, "height": p.height, "leds": p.n_leds, "layout": grid,
+                     "channels": leds.channels, "led_bits": leds.bit_depth, "peak_nits": p.peak_nits,
+                     "contrast_ratio": p.lcd.contrast_ratio, "black_nits": p.black_nits,
+                     "lcd": f"{p.lcd.response} {p.lcd.bit_depth}-bit", "psf": psf, "boundary": p.psf.boundary})
+    print(f"{'name':<18}{'resolution':>11}{'LEDs':>6}  {'layout':<13}{'ch':>3}{'bits':>5}{'peak':>7}{'CR':>7}"
+          f"{'black':>8}  {'LCD':<13}{'PSF':<20}")
+    for r in rows:
+        print(f"{r['name']:<18}{r['width']:>5}x{r['height']:<5}{r['leds']:>6}  {r['layout']:<13}{r['channels']:>3}"
+              f"{r['led_bits']:>5}{r['peak_nits']:>7.0f}{r['contrast_ratio']:>7.0f}{r['black_nits']:>8.3f}  "
+              f"{r['lcd']:<13}{r['psf']:<20}")
+    _emit_json(args, {"panels": rows})
+    return 0
+
+
+def cmd_bench(args) -> int:
+    from .bench import format_table, run_bench
+
+    res = run_bench(repeat=args.repeat, quick=args.quick,
+                    progress=lambda s: print(f"bench: {s} ...", file=sys.stderr, flush=True))
+    print(format_table(res))
+    _emit_json(args, res)
+    return 0
+
+
+def cmd_demo(args) -> int:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from ._io import atomic_path
+    from .bench import zone_max
+    from .display.simulate import simulate
+    from .imaging.scenes import scene
+    from .panel import Panel
+
+    out = Path(args.out)
+    panel = Panel.load(args.panel)
+    target = np.minimum(scene("window", panel.height, panel.width), panel.peak_nits)
+    leds = zone_max(panel, target)
+    t0 = time.perf_counter()
+    sim = simulate(panel, leds, target)
+    dt = time.perf_counter() - t0
+    lum = lambda im: im @ np.array([0.2126, 0.7152, 0.0722], np.float32)  # noqa: E731
+    shown, want = lum(sim.displayed), lum(target)
+    summary = {"panel": panel.name, "scene": "builtin:window", "solver": "zone max (placeholder until solvers land)",
+               "simulate_ms": dt * 1e3, "power": sim.power, "peak_shown_nits": float(shown.max()),
+               "black_shown_nits": float(shown.min()),
+               "clipped_fraction": float(np.mean(shown < 0.95 * want)),
+               "mean_abs_log10_error": float(np.mean(np.abs(np.log10((shown + 1e-3) / (want + 1e-3)))))}
+    fig, axes = plt.subplots(1, 3, figsize=(15, 3.4), constrained_layout=True)
+    for ax, img, title in zip(axes, (want, sim.backlight, shown), ("target", "backlight", "shown")):
+        im = ax.imshow(np.log10(np.maximum(img, 1e-3)), cmap="inferno", vmin=-2, vmax=np.log10(panel.peak_nits))
+        ax.set_title(f"{title} (log10 cd/m²)")
+        ax.axis("off")
+    fig.colorbar(im, ax=axes, shrink=0.8, label="log10 cd/m²")
+    with atomic_path(out / "demo.png") as tmp:
+        fig.savefig(tmp, format="png", dpi=80)
+    plt.close(fig)
+    with atomic_path(out / "leds.npy") as tmp:
+        with open(tmp, "wb") as fh:
+            np.save(fh, sim.leds)
+    from ._io import write_json
+
+    write_json(out / "summary.json", summary)
+    print(f"demo: {panel.name}, scene 'window', {panel.n_leds} LEDs")
+    for k, v in summary.items():
+        print(f"  {k:<22} {v:.4g}" if isinstance(v, float) else f"  {k:<22} {v}")
+    print(f"wrote {out / 'demo.png'}, {out / 'summary.json'}, {out / 'leds.npy'}")
+    _emit_json(args, summary)
+    return 0
+
+
+# -------------------------------------------------------------------- main
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="dualmod", description="Simulate and drive dual-modulation (LED x LCD) HDR displays.")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+    from . import __version__
+
+    parser.add_argument("--version", action="version", version=f"dualmod {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    _add(sub, "panels", "list the built-in panel profiles with their key numbers",
+         "dualmod panels --json panels.json", cmd_panels)
+    p = _add(sub, "bench", "benchmark the forward simulation against the memory floor and a straightforward version",
+             "dualmod bench --json bench.json", cmd_bench)
+    p.add_argument("--repeat", type=int, default=15, help="timed repetitions per measurement (median reported)")
+    p.add_argument("--quick", action="store_true", help="1080p only, few repetitions (a smoke test)")
+    p = _add(sub, "demo", "simulate the default panel on a built-in scene and write a small report",
+             "dualmod demo --out out/demo", cmd_demo)
+    p.add_argument("--out", default="out/demo", help="output folder (default out/demo)")
+    p.add_argument("--panel", default="fald-1080p-576", help="panel profile name or .toml path")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return EXIT_INPUT
+    try:
+        return int(args.func(args) or 0)
+    except DualmodError as exc:
+        if args.debug:
+            raise
+        print(f"dualmod: error: {exc}", file=sys.stderr)
+        return EXIT_INPUT
+    except KeyboardInterrupt:
+        print("dualmod: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # an unexpected failure: one line unless --debug
+        if args.debug:
+            raise
+        print(f"dualmod: internal error: {type(exc).__name__}: {exc} (run with --debug for a traceback)",
+              file=sys.stderr)
+        return EXIT_BUG
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
