@@ -9,6 +9,13 @@ from dualmod.display.lcd import compensate, lcd_model, show
 
 from conftest import make_panel
 
+def test_fast_gamma_kernel_is_used_for_common_gammas():
+    for g in (1.8, 2.2, 2.4, 2.6):
+        p = make_panel(lcd={"response": "gamma", "gamma": g, "bit_depth": 10, "contrast_ratio": 1000.0})
+        x_error = lcd_model(p).gamma_kernel[0]
+        assert x_error < 3e-6
+
+
 LCDS = [
     {"response": "gamma", "gamma": 2.2, "bit_depth": 8, "contrast_ratio": 1000.0},
     {"response": "gamma", "gamma": 2.4, "bit_depth": 10, "contrast_ratio": 3000.0},
@@ -71,7 +78,8 @@ def test_zero_backlight_gives_code_zero():
 @pytest.mark.parametrize("lcd", LCDS + [{"response": "lut", "bit_depth": 8, "contrast_ratio": 100.0,
                                           "lut_file": "lcd.csv"}])
 def test_kernel_code_search_is_exact(lcd, tmp_path, rng):
-    """The bucket + threshold search equals a binary search of the float32 t, bit for bit."""
+    """The bucket + threshold search equals a binary search of the float32 t, bit for bit;
+    the vectorised gamma kernel differs by at most one code, and only at ties."""
     (tmp_path / "lcd.csv").write_text("0,0\n40,0\n64,0.05\n128,0.2\n200,0.6\n255,1\n")
     p = make_panel(width=128, height=96, lcd=lcd, base_dir=tmp_path)
     model = lcd_model(p)
@@ -86,7 +94,7 @@ def test_kernel_code_search_is_exact(lcd, tmp_path, rng):
     planted = flat_b * (model.leakage + (1 - model.leakage) * np.concatenate([picks, picks]))
     planted[k:] = np.nextafter(planted[k:].astype(np.float32), np.float32(0))
     flat_t[: 2 * k] = planted
-    codes, shown = model.compensate(target, b)
+    codes, shown = model.compensate(target, b, exact=True)
     # recompute t exactly as the kernel does (float32 ops in the same order)
     eps = np.float32(model.leakage)
     inv = np.float32(1.0 / (1.0 - model.leakage))
@@ -95,6 +103,17 @@ def test_kernel_code_search_is_exact(lcd, tmp_path, rng):
     want = model.response.quantize(t)
     assert np.array_equal(codes, want)
     np.testing.assert_allclose(shown, b * model.tau[want], rtol=1e-6)
+    if model.gamma_kernel is None:
+        return
+    fast, fast_shown = model.compensate(target, b)
+    diff = fast.astype(np.int64) != want
+    assert np.abs(fast.astype(np.int64) - want).max() <= 1
+    th = model.response.thresholds[np.minimum(fast, want)[diff]]
+    tie = 1.5 * model.response.gamma * model.gamma_kernel[0]
+    assert np.all(np.abs(t[diff] - th) <= tie * th), "a fast code differs away from a tie"
+    random_part = diff.reshape(-1)[2 * k:]
+    assert random_part.mean() < 1e-3 * (1 << max(lcd["bit_depth"] - 8, 0))
+    np.testing.assert_allclose(fast_shown, b * model.tau[fast], rtol=3e-6)
 
 
 def test_simulate_with_lcd_frame(small_panel, rng):
