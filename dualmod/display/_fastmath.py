@@ -92,3 +92,30 @@ def exp2f(y):
     p = p * u + np.float32(1.0)
     p = p * u + np.float32(1.0)
     return _scale_pow2(p, fi)
+
+
+@intrinsic
+def invalid_nits(typingctx, x):
+    """1 (int32) where a float32 is NaN, ±Inf or negative (−0.0 is valid), else 0."""
+    sig = types.int32(types.float32)
+
+    def codegen(context, builder, signature, args):
+        v = args[0]
+        ok_lo = builder.fcmp_ordered(">=", v, ir.Constant(_F32, 0.0))
+        ok_hi = builder.fcmp_ordered("<=", v, ir.Constant(_F32, 3.4028234663852886e38))
+        bad = builder.not_(builder.and_(ok_lo, ok_hi))
+        return builder.zext(bad, _I32)
+
+    return sig, codegen
+
+
+@intrinsic
+def or_i32(typingctx, a, b):
+    """Bitwise or of two int32 without numba's widening to int64 (keeps reductions vectorised)."""
+    sig = types.int32(types.int32, types.int32)
+
+    def codegen(context, builder, signature, args):
+        return builder.or_(args[0], args[1])
+
+    return sig, codegen
+

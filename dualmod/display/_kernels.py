@@ -16,7 +16,7 @@ from __future__ import annotations
 import numba as nb
 import numpy as np
 
-from ._fastmath import exp2f, f32_bits, log2f
+from ._fastmath import exp2f, f32_bits, invalid_nits, log2f, or_i32
 
 _JIT = dict(cache=True, error_model="numpy", nogil=True)
 # contract: let LLVM fuse a*b+c into FMAs (one rounding instead of two)
@@ -25,26 +25,20 @@ _JIT_FMA = dict(_JIT, fastmath={"contract"})
 
 # ---------------------------------------------------------------- backlight
 @nb.njit(parallel=True, **_JIT)
-def backlight_separable(levels, row_ptr, row_members, gx_x0, gx_n, gx_off, gx_vals, gy, gy_r0, gy_r1,
-                        width, out):
-    """Backlight of LEDs grouped in horizontal rows with separable PSF terms.
+def separable_rows(levels, row_ptr, row_members, gx_x0, gx_n, gx_off, gx_vals, width):
+    """Stage 1 of the separable backlight: the light of each LED row spread along x.
 
-    For every term k and virtual LED row r (stage 1)
-        R[k, c, r, x] = Σ_{i in row r} levels[i, c] · gx_k(x − x_i)
-    then for every output row y (stage 2)
-        out[y, x, c] = Σ_k Σ_{r in band(k, y)} gy[k, y, r] · R[k, c, r, x].
+    R[k, c, r, x] = Σ_{i in row r} levels[i, c] · gx_k(x − x_i)
 
     levels : (Nv, C) float32, virtual-LED levels (edge weights included)
     row_ptr, row_members : CSR lists of the virtual LEDs of each row
     gx_x0, gx_n, gx_off : (K, Nv) first pixel, length and offset into gx_vals
     gx_vals : float32, the 1-D x factors (term weight and scale folded in)
-    gy : (K, H, nr) float32; gy_r0, gy_r1 : (K, H) band of rows per output row
-    out : (H, W, C) float32
+    Returns R, (K, C, nr, W) float32.
     """
     nterms = gx_x0.shape[0]
     nrows = row_ptr.shape[0] - 1
     nch = levels.shape[1]
-    height = out.shape[0]
     rbuf = np.zeros((nterms, nch, nrows, width), dtype=np.float32)
     for kr in nb.prange(nterms * nrows):
         k = kr // nrows
@@ -60,19 +54,54 @@ def backlight_separable(levels, row_ptr, row_members, gx_x0, gx_n, gx_off, gx_va
                     dst = rbuf[k, c, r]
                     for u in range(n):
                         dst[x0 + u] += lv * gx_vals[off + u]
-    for y in nb.prange(height):
+    return rbuf
+
+
+@nb.njit(**_JIT_FMA)
+def _separable_row(rbuf, gy, gy_r0, gy_r1, y, acc, orow):
+    """Stage 2 for output row y: orow[x, c] = Σ_k Σ_{r in band} gy[k, y, r] · R[k, c, r, x].
+
+    Four LED rows per sweep, so the accumulator is loaded and stored a quarter
+    as often. acc : (W,) float32 scratch; orow : (W, C) float32.
+    """
+    nterms, nch, _, width = rbuf.shape
+    for c in range(nch):
+        acc[:] = 0.0
+        for k in range(nterms):
+            r = gy_r0[k, y]
+            r1 = gy_r1[k, y]
+            g = gy[k, y]
+            while r + 4 <= r1:
+                w0, w1, w2, w3 = g[r], g[r + 1], g[r + 2], g[r + 3]
+                s0, s1, s2, s3 = rbuf[k, c, r], rbuf[k, c, r + 1], rbuf[k, c, r + 2], rbuf[k, c, r + 3]
+                for x in range(width):
+                    acc[x] += w0 * s0[x] + w1 * s1[x] + w2 * s2[x] + w3 * s3[x]
+                r += 4
+            while r < r1:
+                w0 = g[r]
+                s0 = rbuf[k, c, r]
+                for x in range(width):
+                    acc[x] += w0 * s0[x]
+                r += 1
+        for x in range(width):
+            orow[x, c] = acc[x]
+
+
+@nb.njit(parallel=True, **_JIT)
+def backlight_separable(levels, row_ptr, row_members, gx_x0, gx_n, gx_off, gx_vals, gy, gy_r0, gy_r1,
+                        width, out):
+    """Backlight of LEDs grouped in horizontal rows with separable PSF terms.
+
+    Stage 1 (:func:`separable_rows`) spreads each LED row along x; stage 2
+    makes every output row a short weighted sum of those rows:
+        out[y, x, c] = Σ_k Σ_{r in band(k, y)} gy[k, y, r] · R[k, c, r, x].
+    gy : (K, H, nr) float32; gy_r0, gy_r1 : (K, H) band of rows per output
+    row; out : (H, W, C) float32.
+    """
+    rbuf = separable_rows(levels, row_ptr, row_members, gx_x0, gx_n, gx_off, gx_vals, width)
+    for y in nb.prange(out.shape[0]):
         acc = np.empty(width, dtype=np.float32)
-        for c in range(nch):
-            acc[:] = 0.0
-            for k in range(nterms):
-                for r in range(gy_r0[k, y], gy_r1[k, y]):
-                    w = gy[k, y, r]
-                    src = rbuf[k, c, r]
-                    for x in range(width):
-                        acc[x] += w * src[x]
-            orow = out[y]
-            for x in range(width):
-                orow[x, c] = acc[x]
+        _separable_row(rbuf, gy, gy_r0, gy_r1, y, acc, out[y])
 
 
 @nb.njit(parallel=True, **_JIT)
@@ -138,19 +167,9 @@ def gamma_code_x(t, inv_gamma, max_code):
     return out
 
 
-@nb.njit(parallel=True, **_JIT_FMA)
-def lcd_compensate_gamma(target, backlight, leakage, gamma, max_code, poly, ambient, codes, displayed):
-    """lcd_compensate for a gamma LCD response, fully vectorised (no table lookups).
-
-    Per value: t as in :func:`lcd_compensate`; x = M·t**(1/γ) by polynomial
-    log2/exp2 (relative error ≤ 2e-6, largest for tiny t); code = ⌊x + ½⌋; and τ(code) without a
-    second power: (code/M)**γ = t·(1 + u)**γ with u = (code − x)/x,
-    |u| ≤ 1/3 for code ≥ 2, by the binomial series ``poly`` (codes 0 and 1
-    exactly). A code can therefore differ from the exact round-half-up by one
-    only where t lies within γ·(that error) of a rounding tie.
-    """
-    height, width, _ = target.shape
-    n3 = 3 * width
+@nb.njit(inline="always", **_JIT_FMA)
+def _lcd_gamma_row(trow, b3, ib3, leakage, gamma, max_code, poly, ambient, crow, drow):
+    """One row of :func:`lcd_compensate_gamma` (flattened RGB); returns 1 if a target value is invalid."""
     eps = np.float32(leakage)
     inv = np.float32(1.0 / (1.0 - leakage))
     e1 = np.float32(1.0 - leakage)
@@ -163,28 +182,69 @@ def lcd_compensate_gamma(target, backlight, leakage, gamma, max_code, poly, ambi
     one = np.float32(1.0)
     half = np.float32(0.5)
     tiny = np.float32(1e-30)
+    bad = np.int32(0)
+    for j in range(trow.shape[0]):
+        v = trow[j]
+        bad = or_i32(bad, invalid_nits(v))
+        t = (v * ib3[j] - eps) * inv
+        t = min(max(t, tiny), one)
+        x = _gamma_x(t, ig, fm)
+        c = np.floor(x + half)
+        u = (c - x) / x
+        p = t * (one + u * (a1 + u * (a2 + u * (a3 + u * (a4 + u * (a5 + u * a6))))))
+        q = np.float32(0.0) if c < half else (q1 if c < np.float32(1.5) else p)
+        crow[j] = np.uint16(np.int32(c))
+        drow[j] = b3[j] * (eps + e1 * q) + amb
+    return bad
+
+
+@nb.njit(parallel=True, **_JIT_FMA)
+def lcd_compensate_gamma(target, backlight, leakage, gamma, max_code, poly, ambient, codes, displayed, invalid):
+    """lcd_compensate for a gamma LCD response, fully vectorised (no table lookups).
+
+    Per value: t as in :func:`lcd_compensate`; x = M·t**(1/γ) by polynomial
+    log2/exp2 (relative error ≤ 2e-6, largest for tiny t); code = ⌊x + ½⌋;
+    and τ(code) without a second power: (code/M)**γ = t·(1 + u)**γ with
+    u = (code − x)/x, |u| ≤ 1/3 for code ≥ 2, by the binomial series
+    ``poly`` (codes 0 and 1 exactly). A code can therefore differ from the
+    exact round-half-up by one only where t lies within γ·(that error) of a
+    rounding tie.
+    """
+    height, width, _ = target.shape
+    n3 = 3 * width
     for y in nb.prange(height):
         b3 = np.empty(n3, dtype=np.float32)
         ib3 = np.empty(n3, dtype=np.float32)
         _expand_row(backlight[y], width, b3, ib3)
-        trow = target[y].reshape(n3)
-        crow = codes[y].reshape(n3)
-        drow = displayed[y].reshape(n3)
-        for j in range(n3):
-            t = (trow[j] * ib3[j] - eps) * inv
-            t = min(max(t, tiny), one)
-            x = _gamma_x(t, ig, fm)
-            c = np.floor(x + half)
-            u = (c - x) / x
-            p = t * (one + u * (a1 + u * (a2 + u * (a3 + u * (a4 + u * (a5 + u * a6))))))
-            q = np.float32(0.0) if c < half else (q1 if c < np.float32(1.5) else p)
-            crow[j] = np.uint16(np.int32(c))
-            drow[j] = b3[j] * (eps + e1 * q) + amb
+        invalid[y] = _lcd_gamma_row(target[y].reshape(n3), b3, ib3, leakage, gamma, max_code, poly, ambient,
+                                    codes[y].reshape(n3), displayed[y].reshape(n3))
+
+
+@nb.njit(parallel=True, **_JIT_FMA)
+def simulate_separable_gamma(levels, row_ptr, row_members, gx_x0, gx_n, gx_off, gx_vals, gy, gy_r0, gy_r1,
+                             target, leakage, gamma, max_code, poly, ambient, backlight, codes, displayed, invalid):
+    """Separable backlight and gamma-LCD compensation fused row by row.
+
+    Each backlight row is computed (:func:`_separable_row`), stored, and used
+    for that row's LCD pass while it is still in cache. Same results as
+    :func:`backlight_separable` followed by :func:`lcd_compensate_gamma`.
+    """
+    height, width, _ = target.shape
+    n3 = 3 * width
+    rbuf = separable_rows(levels, row_ptr, row_members, gx_x0, gx_n, gx_off, gx_vals, width)
+    for y in nb.prange(height):
+        acc = np.empty(width, dtype=np.float32)
+        b3 = np.empty(n3, dtype=np.float32)
+        ib3 = np.empty(n3, dtype=np.float32)
+        _separable_row(rbuf, gy, gy_r0, gy_r1, y, acc, backlight[y])
+        _expand_row(backlight[y], width, b3, ib3)
+        invalid[y] = _lcd_gamma_row(target[y].reshape(n3), b3, ib3, leakage, gamma, max_code, poly, ambient,
+                                    codes[y].reshape(n3), displayed[y].reshape(n3))
 
 
 @nb.njit(parallel=True, **_JIT)
 def lcd_compensate(target, backlight, leakage, thresholds, bucket_code, bucket_shift, bucket_base, tau,
-                   ambient, codes, displayed):
+                   ambient, codes, displayed, invalid):
     """LCD codes that reproduce ``target`` over ``backlight`` and the image shown.
 
     Per value (DESIGN §3 steps 3–5), in float32:
@@ -199,7 +259,9 @@ def lcd_compensate(target, backlight, leakage, thresholds, bucket_code, bucket_s
     finishes it. The arithmetic part runs in a separate, vectorised loop.
 
     target : (H, W, 3) float32 nits; backlight : (H, W, Cb) float32 nits,
-    Cb = 1 (white) or 3; codes : (H, W, 3) uint16; displayed : (H, W, 3) float32.
+    Cb = 1 (white) or 3; codes : (H, W, 3) uint16; displayed : (H, W, 3) float32;
+    invalid : (H,) int32, set to 1 for rows holding a NaN, Inf or negative
+    target value (input validation folded into the pass).
     """
     height, width, _ = target.shape
     n3 = 3 * width
@@ -219,11 +281,15 @@ def lcd_compensate(target, backlight, leakage, thresholds, bucket_code, bucket_s
         trow = target[y].reshape(n3)
         crow = codes[y].reshape(n3)
         drow = displayed[y].reshape(n3)
+        bad = np.int32(0)
         for j in range(n3):
-            t = (trow[j] * ib3[j] - eps) * inv
+            v = trow[j]
+            bad = or_i32(bad, invalid_nits(v))
+            t = (v * ib3[j] - eps) * inv
             t = min(max(t, np.float32(0.0)), np.float32(1.0))
             tt[j] = t
             ix[j] = min(max((f32_bits(t) >> shift) - base, zero), top)
+        invalid[y] = bad
         for j in range(n3):
             t = tt[j]
             code = np.int64(bucket_code[np.uint32(ix[j])])

@@ -154,6 +154,8 @@ class BacklightModel:
     scale : float
         peak_nits / S, nits per unit of summed relative PSF.
     path : {"separable", "patches"}
+    tables : dict
+        The arrays the numba kernels of that path read.
     """
 
     def __init__(self, panel: Panel):
@@ -171,7 +173,7 @@ class BacklightModel:
                                "cannot be normalised (check the PSF size and LED layout)")
         self.scale = panel.peak_nits / s
         self.path = "separable" if self.psf.terms is not None else "patches"
-        self._tables = self._separable_tables() if self.path == "separable" else self._patch_tables()
+        self.tables = self._separable_tables() if self.path == "separable" else self._patch_tables()
 
     # -- tables -----------------------------------------------------------------
     def _separable_tables(self):
@@ -247,7 +249,7 @@ class BacklightModel:
         if out is None or out.shape != shape or out.dtype != np.float32 or not out.flags.c_contiguous:
             out = np.empty(shape, np.float32)
         lv = self.virtual_levels(levels)
-        t = self._tables
+        t = self.tables
         if self.path == "separable":
             _kernels.backlight_separable(lv, t["row_ptr"], t["row_members"], t["gx_x0"], t["gx_n"], t["gx_off"],
                                          t["gx_vals"], t["gy"], t["gy_r0"], t["gy_r1"], p.width, out)

@@ -34,6 +34,7 @@ from functools import lru_cache
 
 import numpy as np
 
+from ..errors import InputError
 from ..panel import Panel
 from . import _kernels
 from .response import Response
@@ -119,6 +120,9 @@ class LcdModel:
                    displayed: np.ndarray | None = None, *, exact: bool = False) -> tuple[np.ndarray, np.ndarray]:
         """Codes and displayed image for float32 target (H, W, 3) over backlight (H, W, Cb).
 
+        Raises :class:`~dualmod.errors.InputError` if the target holds NaN,
+        Inf or negative values (checked inside the kernel's single pass).
+
         ``exact=True`` forces the threshold-search kernel (bit-exact
         round-half-up) instead of the vectorised gamma kernel.
         """
@@ -127,14 +131,17 @@ class LcdModel:
             codes = np.empty(shape, np.uint16)
         if displayed is None or displayed.shape != shape or displayed.dtype != np.float32:
             displayed = np.empty(shape, np.float32)
+        invalid = np.empty(shape[0], np.int32)
         if self.gamma_kernel is not None and not exact:
             _kernels.lcd_compensate_gamma(target, backlight, self.leakage, self.response.gamma,
                                           self.response.max_code, self.gamma_kernel[1], self.ambient_nits,
-                                          codes, displayed)
+                                          codes, displayed, invalid)
         else:
             _kernels.lcd_compensate(target, backlight, self.leakage, self.thresholds, self.bucket_code,
                                     self.bucket_shift, self.bucket_base, self.tau, self.ambient_nits, codes,
-                                    displayed)
+                                    displayed, invalid)
+        if invalid.any():
+            raise _invalid_target(target)
         return codes, displayed
 
     def show(self, codes: np.ndarray, backlight: np.ndarray, displayed: np.ndarray | None = None) -> np.ndarray:
@@ -143,6 +150,13 @@ class LcdModel:
             displayed = np.empty(codes.shape, np.float32)
         _kernels.lcd_show(codes, backlight, self.tau, self.ambient_nits, displayed)
         return displayed
+
+
+def _invalid_target(target: np.ndarray) -> InputError:
+    n_bad = int(np.count_nonzero(~np.isfinite(target)))
+    n_neg = int(np.count_nonzero(target < 0))
+    return InputError(f"target has {n_bad} NaN/Inf values and {n_neg} negative values "
+                      "(nits must be finite and >= 0)")
 
 
 @lru_cache(maxsize=16)

@@ -17,7 +17,8 @@ from ..errors import InputError
 from ..panel import Panel
 from .backlight import _model as _backlight_model
 from .backlight import quantize_leds
-from .lcd import lcd_model
+from . import _kernels
+from .lcd import _invalid_target, lcd_model
 
 __all__ = ["Simulation", "simulate", "check_target"]
 
@@ -55,8 +56,11 @@ class Simulation:
         return float(np.mean(self.leds))
 
 
-def check_target(panel: Panel, target, name: str = "target") -> np.ndarray:
+def check_target(panel: Panel, target, name: str = "target", *, values: bool = True) -> np.ndarray:
     """Validate a target image in nits; returns a C-contiguous float32 (H, W, 3) array.
+
+    ``values=False`` skips the NaN/Inf/negative scan (the LCD kernel does it
+    in its own pass, for free).
 
     Raises
     ------
@@ -70,6 +74,8 @@ def check_target(panel: Panel, target, name: str = "target") -> np.ndarray:
         raise InputError(f"{name} must have shape ({panel.height}, {panel.width}, 3) for panel {panel.name!r}, "
                          f"got {a.shape}; use dm.prepare_target to fit an image to the panel")
     a = np.ascontiguousarray(a, dtype=np.float32)
+    if not values:
+        return a
     bad = ~np.isfinite(a)
     if bad.any():
         raise InputError(f"{name} has {int(bad.sum())} NaN/Inf values")
@@ -115,19 +121,42 @@ def simulate(panel: Panel, leds, target=None, lcd=None, *, out: Simulation | Non
     levels, drive = quantize_leds(panel, leds)
     reuse = out if (out is not None and out.panel == panel) else None
     bmodel = _backlight_model(panel)
-    b = bmodel.render(levels, out=None if reuse is None else _hwc(reuse.backlight))
     lmodel = lcd_model(panel)
-    if lcd is not None:
-        codes = _check_lcd(panel, lcd, lmodel.response.max_code)
-        displayed = lmodel.show(codes, b, None if reuse is None else reuse.displayed)
-    elif target is not None:
-        t = check_target(panel, target)
-        codes, displayed = lmodel.compensate(t, b, *(() if reuse is None else (reuse.lcd, reuse.displayed)))
+    b_out = None if reuse is None else _hwc(reuse.backlight)
+    if lcd is None and target is not None and bmodel.path == "separable" and lmodel.gamma_kernel is not None:
+        # the common case: backlight and LCD fused row by row (one pass over memory)
+        t = check_target(panel, target, values=False)  # values are checked inside the kernel
+        b, codes, displayed = _fused(panel, bmodel, lmodel, levels, t, reuse, b_out)
     else:
-        raise InputError("simulate needs a target image or an LCD frame")
+        b = bmodel.render(levels, out=b_out)
+        if lcd is not None:
+            codes = _check_lcd(panel, lcd, lmodel.response.max_code)
+            displayed = lmodel.show(codes, b, None if reuse is None else reuse.displayed)
+        elif target is not None:
+            t = check_target(panel, target, values=False)  # values are checked by the LCD kernel
+            codes, displayed = lmodel.compensate(t, b, *(() if reuse is None else (reuse.lcd, reuse.displayed)))
+        else:
+            raise InputError("simulate needs a target image or an LCD frame")
     if panel.leds.channels == 1:
         b, levels, drive = b[..., 0], levels[:, 0], drive[:, 0]
     return Simulation(displayed=displayed, backlight=b, lcd=codes, leds=levels, led_drive=drive, panel=panel)
+
+
+def _fused(panel, bmodel, lmodel, levels, target, reuse, b_out):
+    shape = target.shape
+    ch = levels.shape[1]
+    b = b_out if b_out is not None and b_out.shape == shape[:2] + (ch,) else np.empty(shape[:2] + (ch,), np.float32)
+    codes = reuse.lcd if reuse is not None else np.empty(shape, np.uint16)
+    displayed = reuse.displayed if reuse is not None else np.empty(shape, np.float32)
+    invalid = np.empty(shape[0], np.int32)
+    tb = bmodel.tables
+    _kernels.simulate_separable_gamma(
+        bmodel.virtual_levels(levels), tb["row_ptr"], tb["row_members"], tb["gx_x0"], tb["gx_n"], tb["gx_off"],
+        tb["gx_vals"], tb["gy"], tb["gy_r0"], tb["gy_r1"], target, lmodel.leakage, lmodel.response.gamma,
+        lmodel.response.max_code, lmodel.gamma_kernel[1], lmodel.ambient_nits, b, codes, displayed, invalid)
+    if invalid.any():
+        raise _invalid_target(target)
+    return b, codes, displayed
 
 
 def _hwc(b: np.ndarray) -> np.ndarray:
