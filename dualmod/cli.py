@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import DualmodError
+from .errors import DualmodError, InputError
 
 EXIT_INPUT = 2  # bad input: a file, a profile, an argument
 EXIT_BUG = 3  # an unexpected error: please report it
@@ -127,6 +127,118 @@ def cmd_demo(args) -> int:
     return 0
 
 
+def load_image_arg(spec: str, panel, exposure, fit: str):
+    """An image argument (file or ``builtin:NAME``) fitted to ``panel``; returns (target nits, info dict).
+
+    Built-in scenes are generated at the panel resolution and are already in
+    cd/m²: ``exposure`` scales them only when it is a number.
+    """
+    from .imaging.prepare import auto_exposure, prepare_target
+    from .imaging.scenes import SCENES, scene
+
+    if spec.startswith("builtin:"):
+        name = spec.split(":", 1)[1]
+        if name not in SCENES:
+            raise InputError(f"unknown built-in scene {name!r}; valid: {', '.join(SCENES)}")
+        img = scene(name, panel.height, panel.width)
+        scale = 1.0 if exposure == "auto" else float(exposure)
+        return prepare_target(panel, img, exposure=scale, fit=fit), {"source": spec, "nits_per_unit": scale}
+    import warnings
+
+    from .imaging.io import read_image
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        img = read_image(spec)
+    notes = [str(w.message) for w in caught]
+    for n in notes:
+        print(f"dualmod: warning: {n}", file=sys.stderr)
+    scale = auto_exposure(img) if exposure == "auto" else float(exposure)
+    info = {"source": spec, "width": img.shape[1], "height": img.shape[0], "nits_per_unit": scale,
+            "warnings": notes}
+    return prepare_target(panel, img, exposure=scale, fit=fit), info
+
+
+def _exposure(text: str):
+    if text == "auto":
+        return "auto"
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be 'auto' or a positive number, got {text!r}") from None
+    if not v > 0 or not np.isfinite(v):
+        raise argparse.ArgumentTypeError(f"must be 'auto' or a positive number, got {text!r}")
+    return v
+
+
+def cmd_simulate(args) -> int:
+    from ._io import write_json
+    from .dimming import SOLVERS, methods, solve
+    from .display.simulate import simulate
+    from .imaging.io import WRITE_FORMATS, write_image
+    from .panel import Panel
+
+    timings = {}
+    t0 = time.perf_counter()
+    panel = Panel.load(args.panel)
+    if args.method.lower() not in SOLVERS:  # fail before any heavy work
+        raise InputError(f"unknown method {args.method!r}; valid methods: {', '.join(methods())}")
+    for out, kinds in ((args.out, WRITE_FORMATS), (args.preview, (".png",))):
+        if out and Path(out).suffix.lower() not in kinds:
+            raise InputError(f"{out}: output must end in {', '.join(kinds)}")
+    target, info = load_image_arg(args.input, panel, args.exposure, args.fit)
+    t1 = time.perf_counter()
+    timings["read_prepare_s"] = t1 - t0
+    leds = solve(panel, target, method=args.method)
+    t2 = time.perf_counter()
+    timings["solve_s"] = t2 - t1
+    sim = simulate(panel, leds, target)
+    t3 = time.perf_counter()
+    timings["simulate_s"] = t3 - t2
+    write_image(args.out, sim.displayed, half=not args.float)
+    if args.preview:
+        write_image(args.preview, np.clip(sim.displayed / np.float32(panel.peak_nits), 0.0, 1.0))
+    timings["write_s"] = time.perf_counter() - t3
+    y = np.array([0.2126, 0.7152, 0.0722], np.float32)
+    shown, want = sim.displayed @ y, target @ y
+    lit = want > 1e-3
+    summary = {
+        "input": info, "panel": panel.name, "method": args.method.lower(), "fit": args.fit,
+        "output": str(args.out), "preview": args.preview, "leds": panel.n_leds,
+        "power": sim.power, "peak_nits_shown": float(shown.max()), "black_nits_shown": float(shown.min()),
+        "target_peak_nits": float(want.max()),
+        "clipped_fraction": float(np.mean(shown[lit] < 0.95 * want[lit])) if lit.any() else 0.0,
+        "timings": timings,
+    }
+    print(f"{args.input} -> {args.out}: {panel.name}, method {summary['method']}, power {sim.power:.3f}, "
+          f"peak {summary['peak_nits_shown']:.1f} cd/m², black {summary['black_nits_shown']:.4f} cd/m², "
+          f"clipped {100 * summary['clipped_fraction']:.2f}% ({sum(timings.values()):.2f} s)")
+    if args.json:
+        write_json(args.json, summary)
+    return 0
+
+
+def cmd_scenes(args) -> int:
+    from .imaging.scenes import SCENES
+
+    rows = [{"name": n, "spec": f"builtin:{n}", "description": f.__doc__.strip().splitlines()[0]}
+            for n, f in SCENES.items()]
+    for r in rows:
+        print(f"{r['spec']:<18} {r['description']}")
+    _emit_json(args, {"scenes": rows})
+    return 0
+
+
+def cmd_methods(args) -> int:
+    from .dimming import SOLVERS, methods
+
+    rows = [{"name": m, "summary": (SOLVERS[m].__doc__ or "").strip().splitlines()[0]} for m in methods()]
+    for r in rows:
+        print(f"{r['name']:<14} {r['summary']}")
+    _emit_json(args, {"methods": rows})
+    return 0
+
+
 # -------------------------------------------------------------------- main
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="dualmod", description="Simulate and drive dual-modulation (LED x LCD) HDR displays.")
@@ -141,6 +253,22 @@ def build_parser() -> argparse.ArgumentParser:
              "dualmod bench --json bench.json", cmd_bench)
     p.add_argument("--repeat", type=int, default=15, help="timed repetitions per measurement (median reported)")
     p.add_argument("--quick", action="store_true", help="1080p only, few repetitions (a smoke test)")
+    p = _add(sub, "simulate", "simulate what a panel shows for an HDR image and write the result",
+             """dualmod simulate scene.exr --panel fald-1080p-576 --method global --out shown.exr --json scores.json
+             dualmod simulate builtin:window --out shown.exr --preview shown.png""", cmd_simulate)
+    p.add_argument("input", help="image file (.exr .hdr .pfm .png .tif) or builtin:NAME (see 'dualmod scenes')")
+    p.add_argument("--panel", default="fald-1080p-576", help="panel profile name or .toml path")
+    p.add_argument("--method", default="global", help="dimming solver (see 'dualmod methods')")
+    p.add_argument("--out", required=True, help="displayed image to write (.exr .pfm .hdr .tif .png)")
+    p.add_argument("--preview", help="also write a 16-bit PNG preview (displayed / peak, sRGB-encoded)")
+    p.add_argument("--exposure", type=_exposure, default="auto",
+                   help="nits per scene unit, or 'auto' (log-average -> 36.5 cd/m^2; built-in scenes: 1)")
+    p.add_argument("--fit", choices=["clip", "rolloff"], default="clip",
+                   help="how to fit highlights above the panel peak (default clip; rolloff = BT.2390 EETF)")
+    p.add_argument("--float", action="store_true", help="write EXR as 32-bit float instead of half")
+    _add(sub, "scenes", "list the built-in procedural HDR scenes (use them as builtin:NAME)",
+         "dualmod scenes", cmd_scenes)
+    _add(sub, "methods", "list the registered dimming solvers", "dualmod methods", cmd_methods)
     p = _add(sub, "demo", "simulate the default panel on a built-in scene and write a small report",
              "dualmod demo --out out/demo", cmd_demo)
     p.add_argument("--out", default="out/demo", help="output folder (default out/demo)")

@@ -8,7 +8,8 @@ names the offending file or field and says what is allowed.
 
 from __future__ import annotations
 
-__all__ = ["DualmodError", "ProfileError", "InputError"]
+__all__ = ["DualmodError", "ProfileError", "InputError", "ImageReadError", "ImageWriteError", "DualmodWarning",
+           "ImageSanitizedWarning"]
 
 
 class DualmodError(Exception):
@@ -42,3 +43,29 @@ class ProfileError(DualmodError, ValueError):
 
 class InputError(DualmodError, ValueError):
     """An array argument has the wrong shape, dtype or values (NaN, Inf, out of range)."""
+
+
+class ImageReadError(DualmodError, OSError):
+    """An image file is missing, unreadable, corrupt, or not an image dualmod can use.
+
+    Attributes
+    ----------
+    path : str
+        The file.
+    """
+
+    def __init__(self, path, message: str):
+        self.path = str(path)
+        super().__init__(f"{path}: {message}")
+
+
+class ImageWriteError(DualmodError, OSError):
+    """An image could not be written (bad format, folder, or encoder failure); nothing was left behind."""
+
+
+class DualmodWarning(UserWarning):
+    """Base class of dualmod's warnings."""
+
+
+class ImageSanitizedWarning(DualmodWarning):
+    """Invalid pixels (NaN, Inf, negative) were replaced while reading an image."""

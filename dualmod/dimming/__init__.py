@@ -1,0 +1,100 @@
+# SPDX-License-Identifier: BSD-3-Clause
+"""Local-dimming solvers: a target image (nits) -> an LED frame in [0, 1].
+
+Solvers are registered by name in :data:`SOLVERS`; :func:`solve` validates
+the name (listing the valid ones), passes only the keyword options the
+chosen solver accepts, checks the result's shape and range, and enforces the
+panel's power cap (``leds.max_mean_level``). Each solver is also importable
+and callable on its own: ``f(panel, target, **options) -> leds``.
+"""
+
+from __future__ import annotations
+
+import inspect
+from typing import Callable
+
+import numpy as np
+
+from ..display.simulate import check_target
+from ..errors import InputError
+from ..panel import Panel
+from .heuristics import global_dimming
+
+__all__ = ["SOLVERS", "solve", "methods", "register", "apply_power_cap"]
+
+Solver = Callable[..., np.ndarray]
+
+#: Solver name -> function ``f(panel, target, **options) -> LED frame``.
+SOLVERS: dict[str, Solver] = {}
+
+
+def register(name: str, func: Solver | None = None):
+    """Register a solver under a lower-case name (usable as a decorator)."""
+
+    def deco(f: Solver) -> Solver:
+        key = name.lower()
+        if key in SOLVERS:
+            raise ValueError(f"solver {key!r} is already registered")
+        SOLVERS[key] = f
+        return f
+
+    return deco(func) if func is not None else deco
+
+
+register("global", global_dimming)
+
+
+def methods() -> list[str]:
+    """Names of the registered solvers, sorted."""
+    return sorted(SOLVERS)
+
+
+def apply_power_cap(panel: Panel, leds: np.ndarray) -> np.ndarray:
+    """Scale an LED frame down uniformly so its mean level is at most ``leds.max_mean_level``."""
+    cap = panel.leds.max_mean_level
+    mean = float(np.mean(leds))
+    return leds * (cap / mean) if mean > cap else leds
+
+
+def solve(panel: Panel, target, method: str = "global", **options) -> np.ndarray:
+    """Compute an LED frame for a target image with a registered solver.
+
+    Parameters
+    ----------
+    panel : Panel
+    target : array_like of shape (H, W, 3)
+        The image to show, linear RGB in cd/m², at the panel resolution.
+    method : str
+        A name from :func:`methods`.
+    **options
+        Solver options; those the solver does not accept are an error.
+
+    Returns
+    -------
+    ndarray of shape (N,) or (N, 3), float64, in [0, 1], mean ≤ max_mean_level.
+
+    Examples
+    --------
+    >>> import numpy as np, dualmod as dm
+    >>> panel = dm.Panel.load("fald-1080p-576")
+    >>> t = np.full((panel.height, panel.width, 3), 250.0, np.float32)
+    >>> float(dm.solve(panel, t, method="global")[0])
+    0.25
+    """
+    key = str(method).lower()
+    if key not in SOLVERS:
+        raise InputError(f"unknown method {method!r}; valid methods: {', '.join(methods())}")
+    func = SOLVERS[key]
+    params = inspect.signature(func).parameters
+    takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+    unknown = [k for k in options if k not in params and not takes_any]
+    if unknown:
+        valid = [k for k, p in params.items() if p.kind is inspect.Parameter.KEYWORD_ONLY]
+        raise InputError(f"method {key!r} does not take option(s) {', '.join(unknown)}; "
+                         f"its options: {', '.join(valid) or 'none'}")
+    t = check_target(panel, target)
+    leds = np.asarray(func(panel, t, **options), dtype=np.float64)
+    want = (panel.n_leds,) if panel.leds.channels == 1 else (panel.n_leds, 3)
+    if leds.shape != want or not np.all(np.isfinite(leds)):
+        raise RuntimeError(f"solver {key!r} returned shape {leds.shape} (or non-finite values), expected {want}")
+    return apply_power_cap(panel, np.clip(leds, 0.0, 1.0))
