@@ -37,6 +37,15 @@ def _add(sub, name: str, help: str, example: str, func) -> argparse.ArgumentPars
     return p
 
 
+def _ensure_parent(path) -> None:
+    """Create an output's folder up front, so a bad path fails before any work (and before any file)."""
+    parent = Path(path).parent
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(f"{path}: cannot create its folder {parent} ({exc.strerror or exc})") from None
+
+
 def _emit_json(args, data) -> None:
     if args.json:
         from ._io import write_json
@@ -183,9 +192,11 @@ def cmd_simulate(args) -> int:
     panel = Panel.load(args.panel)
     if args.method.lower() not in SOLVERS:  # fail before any heavy work
         raise InputError(f"unknown method {args.method!r}; valid methods: {', '.join(methods())}")
-    for out, kinds in ((args.out, WRITE_FORMATS), (args.preview, (".png",))):
+    for out, kinds in ((args.out, WRITE_FORMATS), (args.preview, (".png",)), (args.json, (".json",))):
         if out and Path(out).suffix.lower() not in kinds:
             raise InputError(f"{out}: output must end in {', '.join(kinds)}")
+        if out:
+            _ensure_parent(out)
     target, info = load_image_arg(args.input, panel, args.exposure, args.fit)
     t1 = time.perf_counter()
     timings["read_prepare_s"] = t1 - t0

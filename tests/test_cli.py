@@ -1,0 +1,172 @@
+# SPDX-License-Identifier: BSD-3-Clause
+"""The dualmod command, run as a user would: a subprocess, exit codes, files, one-line errors."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from dualmod.imaging.io import read_image
+
+SHARED_HDR = Path(__file__).resolve().parents[2] / "shared" / "data" / "hdr"
+
+SMALL = """[panel]
+width = 96
+height = 54
+peak_nits = 800
+[leds]
+layout = "grid"
+rows = 3
+cols = 6
+[psf]
+model = "gaussian"
+sigma = 10
+[lcd]
+response = "gamma"
+bit_depth = 8
+contrast_ratio = 1000
+"""
+
+
+def run(*args, cwd=None):
+    return subprocess.run([sys.executable, "-m", "dualmod", *map(str, args)], capture_output=True, text=True,
+                          cwd=cwd, timeout=300)
+
+
+@pytest.fixture
+def small_profile(tmp_path):
+    p = tmp_path / "small.toml"
+    p.write_text(SMALL)
+    return p
+
+
+def test_panels_scenes_methods_json(tmp_path):
+    r = run("panels", "--json", tmp_path / "p.json")
+    assert r.returncode == 0, r.stderr
+    assert "fald-1080p-576" in r.stdout
+    data = json.loads((tmp_path / "p.json").read_text())
+    assert {x["name"] for x in data["panels"]} >= {"fald-1080p-576", "sim2-hdr47", "proto-16x9-rgb"}
+    r = run("scenes", "--json", tmp_path / "s.json")
+    assert r.returncode == 0 and "builtin:night" in r.stdout
+    assert len(json.loads((tmp_path / "s.json").read_text())["scenes"]) >= 5
+    r = run("methods")
+    assert r.returncode == 0 and "global" in r.stdout
+
+
+def test_help_has_examples():
+    for cmd in ("simulate", "panels", "bench", "demo", "scenes", "methods"):
+        r = run(cmd, "--help")
+        assert r.returncode == 0 and "example:" in r.stdout and "--json" in r.stdout
+
+
+def test_simulate_builtin_scene(tmp_path, small_profile):
+    out = tmp_path / "res" / "shown.exr"
+    r = run("simulate", "builtin:window", "--panel", small_profile, "--out", out, "--preview", tmp_path / "p.png",
+            "--json", tmp_path / "r.json")
+    assert r.returncode == 0, r.stderr
+    shown = read_image(out)
+    assert shown.shape == (54, 96, 3)
+    summary = json.loads((tmp_path / "r.json").read_text())
+    assert summary["method"] == "global" and summary["leds"] == 18
+    assert 0 < summary["power"] <= 1 and summary["peak_nits_shown"] <= 800 * 1.0001
+    assert set(summary["timings"]) == {"read_prepare_s", "solve_s", "simulate_s", "write_s"}
+    assert read_image(tmp_path / "p.png").max() <= 1.0
+
+
+@pytest.mark.skipif(not SHARED_HDR.is_dir(), reason="../shared/data/hdr not present")
+def test_simulate_real_exr(tmp_path, small_profile):
+    r = run("simulate", SHARED_HDR / "GoldenGate.exr", "--panel", small_profile, "--out", tmp_path / "o.pfm",
+            "--exposure", "50", "--fit", "rolloff", "--json", tmp_path / "r.json")
+    assert r.returncode == 0, r.stderr
+    summary = json.loads((tmp_path / "r.json").read_text())
+    assert summary["input"]["nits_per_unit"] == 50.0 and summary["fit"] == "rolloff"
+    assert read_image(tmp_path / "o.pfm").shape == (54, 96, 3)
+
+
+def _assert_clean_failure(r, out_dir, *words):
+    assert r.returncode == 2, (r.returncode, r.stdout, r.stderr)
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("dualmod: error: "), r.stderr
+    for w in words:
+        assert w in lines[0], lines[0]
+    assert "Traceback" not in r.stderr
+    assert not any(out_dir.iterdir()), list(out_dir.iterdir())  # no output, no temp files
+
+
+@pytest.mark.parametrize("case", ["missing", "directory", "truncated", "garbage", "bad_method", "bad_profile",
+                                  "unknown_profile", "unknown_field", "bad_out_ext", "out_parent_is_file",
+                                  "unknown_scene", "bad_exposure"])
+def test_simulate_error_paths(tmp_path, small_profile, case):
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    out = out_dir / "o.exr"
+    src = "builtin:window"
+    panel = small_profile
+    extra = []
+    words = []
+    if case == "missing":
+        src, words = tmp_path / "nope.exr", ["nope.exr", "no such file"]
+    elif case == "directory":
+        src, words = tmp_path, ["is a directory"]
+    elif case == "truncated":
+        good = tmp_path / "good.exr"
+        from dualmod.imaging.io import write_image
+
+        write_image(good, np.ones((40, 60, 3), np.float32) * 5)
+        data = good.read_bytes()
+        src = tmp_path / "cut.exr"
+        src.write_bytes(data[: len(data) // 2])
+        words = ["cut.exr", "corrupt"]
+    elif case == "garbage":
+        src = tmp_path / "noise.hdr"
+        src.write_bytes(bytes(range(256)) * 10)
+        words = ["noise.hdr"]
+    elif case == "bad_method":
+        extra, words = ["--method", "magic"], ["unknown method 'magic'", "global"]
+    elif case == "bad_profile":
+        panel = tmp_path / "bad.toml"
+        panel.write_text(SMALL.replace("sigma = 10", "sigma = -3"))
+        words = ["bad.toml", "psf.sigma"]
+    elif case == "unknown_profile":
+        panel, words = "no-such-panel", ["no-such-panel", "fald-1080p-576"]
+    elif case == "unknown_field":
+        panel = tmp_path / "extra.toml"
+        panel.write_text(SMALL.replace("[lcd]", "[lcd]\nbrightness = 3"))
+        words = ["extra.toml", "lcd.brightness", "unknown field"]
+    elif case == "bad_out_ext":
+        out, words = out_dir / "o.jpg", ["o.jpg"]
+    elif case == "out_parent_is_file":
+        (tmp_path / "file").write_text("x")
+        out, words = tmp_path / "file" / "o.exr", ["o.exr"]
+    elif case == "unknown_scene":
+        src, words = "builtin:forest", ["forest", "window"]
+    elif case == "bad_exposure":
+        extra, words = ["--exposure", "-2"], ["--exposure"]
+    r = run("simulate", src, "--panel", panel, "--out", out, "--json", out_dir / "r.json", *extra)
+    _assert_clean_failure(r, out_dir, *words)
+
+
+def test_debug_shows_traceback(tmp_path):
+    r = run("--debug", "simulate", tmp_path / "nope.exr", "--out", tmp_path / "o.exr")
+    assert r.returncode != 0 and "Traceback" in r.stderr
+
+
+def test_bench_quick(tmp_path):
+    r = run("bench", "--quick", "--json", tmp_path / "b.json")
+    assert r.returncode == 0, r.stderr
+    res = json.loads((tmp_path / "b.json").read_text())
+    case = res["cases"][0]
+    assert case["panel"] == "fald-1080p-576" and case["simulate_ms"] > 0 and case["floor_ms"] > 0
+    assert case["backlight_max_err_rel_peak"] < 1e-5
+    assert res["first_call"]["first_simulate_s"] > 0
+
+
+def test_demo_writes_report(tmp_path):
+    r = run("demo", "--out", tmp_path / "demo")
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "demo" / "demo.png").stat().st_size > 1000
+    summary = json.loads((tmp_path / "demo" / "summary.json").read_text())
+    assert summary["panel"] == "fald-1080p-576" and 0 < summary["power"] <= 1
