@@ -20,8 +20,8 @@ Examples
 >>> panel = dm.Panel.load("fald-1080p-576")
 >>> panel.width, panel.height, panel.n_leds
 (1920, 1080, 576)
->>> panel.led_positions[0]
-array([29.5, 29.5])
+>>> panel.led_positions[0].tolist()
+[29.5, 29.5]
 """
 
 from __future__ import annotations

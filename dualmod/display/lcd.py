@@ -24,7 +24,7 @@ Examples
 >>> import numpy as np, dualmod as dm
 >>> panel = dm.Panel.load("fald-1080p-576")
 >>> model = lcd_model(panel)
->>> float(model.tau[0]) == np.float32(1 / panel.lcd.contrast_ratio)
+>>> bool(model.tau[0] == np.float32(1 / panel.lcd.contrast_ratio))
 True
 """
 
