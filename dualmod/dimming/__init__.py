@@ -18,7 +18,8 @@ import numpy as np
 from ..display.simulate import check_target
 from ..errors import InputError
 from ..panel import Panel
-from .heuristics import global_dimming
+from .iterative import min_power_lp, seetzen2004
+from .heuristics import cho_dimming, global_dimming, max_dimming, mean_dimming, percentile_dimming, sqrt_dimming
 
 __all__ = ["SOLVERS", "solve", "methods", "register", "apply_power_cap"]
 
@@ -42,6 +43,17 @@ def register(name: str, func: Solver | None = None):
 
 
 register("global", global_dimming)
+register("max", max_dimming)
+register("mean", mean_dimming)
+register("sqrt", sqrt_dimming)
+register("cho", cho_dimming)
+register("percentile", percentile_dimming)
+register("seetzen2004", seetzen2004)
+register("min_power_lp", min_power_lp)
+
+
+for _f in (global_dimming, max_dimming, mean_dimming, sqrt_dimming, cho_dimming, percentile_dimming):
+    _f.validates_target = True  # zone_stats raises InputError on NaN/Inf/negative values
 
 
 def methods() -> list[str]:
@@ -92,7 +104,8 @@ def solve(panel: Panel, target, method: str = "global", **options) -> np.ndarray
         valid = [k for k, p in params.items() if p.kind is inspect.Parameter.KEYWORD_ONLY]
         raise InputError(f"method {key!r} does not take option(s) {', '.join(unknown)}; "
                          f"its options: {', '.join(valid) or 'none'}")
-    t = check_target(panel, target)
+    # values are validated in the solver's own pass over the image where it declares so (zone statistics)
+    t = check_target(panel, target, values=not getattr(func, "validates_target", False))
     leds = np.asarray(func(panel, t, **options), dtype=np.float64)
     want = (panel.n_leds,) if panel.leds.channels == 1 else (panel.n_leds, 3)
     if leds.shape != want or not np.all(np.isfinite(leds)):
