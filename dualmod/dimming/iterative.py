@@ -19,7 +19,6 @@ from functools import lru_cache
 
 import numba as nb
 import numpy as np
-import scipy.sparse as sp
 
 from ..display.backlight import _model as _backlight_model
 from ..panel import Panel
@@ -28,8 +27,9 @@ from .zones import zone_stats
 __all__ = ["led_matrix", "seetzen2004", "min_power_lp"]
 
 
-def led_matrix(panel: Panel, xs: np.ndarray, ys: np.ndarray) -> sp.csr_matrix:
-    """A[p, j]: relative backlight at points (xs[p], ys[p]) of LED j at level 1 (CSR, float64)."""
+def led_matrix(panel: Panel, xs: np.ndarray, ys: np.ndarray):
+    """A[p, j]: relative backlight at points (xs[p], ys[p]) of LED j at level 1 (scipy CSR, float64)."""
+    import scipy.sparse as sp
     from scipy.spatial import cKDTree
 
     model = _backlight_model(panel)
@@ -49,7 +49,7 @@ def led_matrix(panel: Panel, xs: np.ndarray, ys: np.ndarray) -> sp.csr_matrix:
 
 
 @lru_cache(maxsize=8)
-def _led_self_matrix(panel: Panel) -> sp.csr_matrix:
+def _led_self_matrix(panel: Panel):
     pos = panel.led_positions
     return led_matrix(panel, pos[:, 0], pos[:, 1])
 
@@ -124,6 +124,7 @@ def min_power_lp(panel: Panel, target: np.ndarray, *, tolerance: float = 1e-3, m
     grid_step : int
         Spacing (pixels) of the initial constraint grid.
     """
+    import scipy.sparse as sp
     from scipy.optimize import linprog
 
     from ..display.backlight import BacklightModel
@@ -152,7 +153,7 @@ def min_power_lp(panel: Panel, target: np.ndarray, *, tolerance: float = 1e-3, m
                 k = idx[np.argmax(flat[idx])]
                 pts.add((int(k // w), int(k % w)))
         leds = np.zeros(panel.n_leds)
-        rows: list[sp.csr_matrix] = []
+        rows: list = []
         done: list[tuple[int, int]] = []
         for _ in range(max_rounds):
             new = sorted(pts.difference(done))
