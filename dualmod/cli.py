@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import DualmodError, InputError
+from .imaging.colour import luminance
 
 EXIT_INPUT = 2  # bad input: a file, a profile, an argument
 EXIT_BUG = 3  # an unexpected error: please report it
@@ -106,8 +107,7 @@ def cmd_demo(args) -> int:
     t0 = time.perf_counter()
     sim = simulate(panel, leds, target)
     dt = time.perf_counter() - t0
-    lum = lambda im: im @ np.array([0.2126, 0.7152, 0.0722], np.float32)  # noqa: E731
-    shown, want = lum(sim.displayed), lum(target)
+    shown, want = luminance(sim.displayed), luminance(target)
     summary = {"panel": panel.name, "scene": "builtin:window", "solver": "zone max (placeholder until solvers land)",
                "simulate_ms": dt * 1e3, "power": sim.power, "peak_shown_nits": float(shown.max()),
                "black_shown_nits": float(shown.min()),
@@ -210,8 +210,7 @@ def cmd_simulate(args) -> int:
     if args.preview:
         write_image(args.preview, np.clip(sim.displayed / np.float32(panel.peak_nits), 0.0, 1.0))
     timings["write_s"] = time.perf_counter() - t3
-    y = np.array([0.2126, 0.7152, 0.0722], np.float32)
-    shown, want = sim.displayed @ y, target @ y
+    shown, want = luminance(sim.displayed), luminance(target)
     lit = want > 1e-3
     summary = {
         "input": info, "panel": panel.name, "method": args.method.lower(), "fit": args.fit,

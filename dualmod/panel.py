@@ -599,16 +599,10 @@ class _Parser:
             elif suffix in (".csv", ".txt"):
                 img = np.loadtxt(path, delimiter=",", ndmin=2)
             elif suffix == ".exr":
-                import OpenEXR
+                from .imaging.colour import luminance
+                from .imaging.io import read_image
 
-                with OpenEXR.File(str(path)) as f:
-                    ch = f.channels()
-                    if "Y" in ch:
-                        img = np.asarray(ch["Y"].pixels, dtype=np.float64)
-                    elif "RGB" in ch:
-                        img = np.asarray(ch["RGB"].pixels, dtype=np.float64) @ [0.2126, 0.7152, 0.0722]
-                    else:
-                        img = np.asarray(next(iter(ch.values())).pixels, dtype=np.float64)
+                img = luminance(read_image(path, sanitize=False)).astype(np.float64)
             else:
                 raise self.err(field, f"{path}: unsupported kernel file type; use .npy, .csv or .exr")
         except ProfileError:
@@ -616,8 +610,10 @@ class _Parser:
         except Exception as exc:  # any reader failure is a bad file, not a crash
             raise self.err(field, f"cannot read kernel {path} ({exc})") from None
         img = np.asarray(img, dtype=np.float64)
-        if img.ndim == 3:
-            img = img[..., :3] @ np.array([0.2126, 0.7152, 0.0722])[: img.shape[2]]
+        if img.ndim == 3 and img.shape[2] == 3:
+            from .imaging.colour import luminance
+
+            img = luminance(img).astype(np.float64)
         if img.ndim != 2 or min(img.shape) < 1 or max(img.shape) > 8192:
             raise self.err(field, f"{path}: kernel must be a 2-D array up to 8192 px, got shape {img.shape}")
         if not np.all(np.isfinite(img)) or np.any(img < 0) or img.max() <= 0:

@@ -187,3 +187,10 @@ def test_psf_image_file(tmp_path):
 def test_black_level():
     p = make_panel(panel={"ambient_lux": 100.0, "reflectance": 0.02})
     assert p.black_nits == pytest.approx(500 / 1000 + 100 * 0.02 / np.pi)
+
+
+def test_psf_image_from_exr(tmp_path):
+    k = np.outer(np.hanning(7), np.hanning(9)).astype(np.float32)
+    dm.write_image(tmp_path / "k.exr", np.repeat(k[..., None], 3, axis=2), half=False)
+    p = make_panel(psf={"model": "image", "file": "k.exr"}, base_dir=tmp_path)
+    np.testing.assert_allclose(p.psf.image, k, rtol=1e-6)

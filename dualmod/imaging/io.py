@@ -48,6 +48,7 @@ from pathlib import Path
 import numpy as np
 
 from .._io import atomic_path
+from .colour import REC709_LUMINANCE as REC709_Y
 from ..errors import ImageReadError, ImageSanitizedWarning, ImageWriteError, InputError
 
 __all__ = ["read_image", "write_image", "MAX_PIXELS", "READ_FORMATS", "WRITE_FORMATS", "sanitize"]
@@ -56,7 +57,6 @@ __all__ = ["read_image", "write_image", "MAX_PIXELS", "READ_FORMATS", "WRITE_FOR
 MAX_PIXELS = 1 << 27
 READ_FORMATS = (".exr", ".hdr", ".pfm", ".png", ".tif", ".tiff")
 WRITE_FORMATS = (".exr", ".hdr", ".pfm", ".png", ".tif", ".tiff")
-REC709_Y = np.array([0.2126, 0.7152, 0.0722])
 
 _MAGIC = [(b"\x76\x2f\x31\x01", "exr"), (b"#?RADIANCE", "hdr"), (b"#?RGBE", "hdr"), (b"PF\n", "pfm"),
           (b"Pf\n", "pfm"), (b"PF\r\n", "pfm"), (b"\x89PNG\r\n\x1a\n", "png"), (b"II*\x00", "tif"),

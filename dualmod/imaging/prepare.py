@@ -34,23 +34,14 @@ import numpy as np
 
 from ..errors import InputError
 from ..panel import Panel
-from .io import sanitize_image
+from .colour import luminance
+from .io import _cv2, sanitize_image
 
 __all__ = ["prepare_target", "letterbox", "auto_exposure", "eetf_bt2390", "AUTO_KEY_NITS", "FITS"]
 
 #: Where ``exposure="auto"`` puts the log-average luminance: 18 % of 203 cd/m² (BT.2408 reference white).
 AUTO_KEY_NITS = 0.18 * 203.0
 FITS = ("clip", "rolloff")
-_Y = np.array([0.2126, 0.7152, 0.0722], np.float32)
-
-
-def _cv2():
-    import os
-
-    os.environ.setdefault("OPENCV_IO_ENABLE_OPENEXR", "1")
-    import cv2
-
-    return cv2
 
 
 def letterbox(image: np.ndarray, height: int, width: int) -> np.ndarray:
@@ -73,7 +64,7 @@ def letterbox(image: np.ndarray, height: int, width: int) -> np.ndarray:
 
 def auto_exposure(image: np.ndarray) -> float:
     """Nits per unit that put the log-average luminance at :data:`AUTO_KEY_NITS`."""
-    y = image @ _Y
+    y = luminance(image)
     y = y[y > 0]
     if y.size == 0:
         return 1.0

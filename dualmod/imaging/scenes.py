@@ -29,6 +29,8 @@ from typing import Callable
 
 import numpy as np
 
+from .colour import REC709_LUMINANCE
+
 __all__ = ["SCENES", "scene"]
 
 
@@ -40,7 +42,7 @@ def _coords(h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
 
 def _rgb(lum: np.ndarray, tint=(1.0, 1.0, 1.0)) -> np.ndarray:
     t = np.asarray(tint, dtype=np.float64)
-    t = t / (t @ np.array([0.2126, 0.7152, 0.0722]))
+    t = t / (t @ REC709_LUMINANCE.astype(np.float64))
     return lum[..., None] * t
 
 
