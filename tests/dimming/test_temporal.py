@@ -1,0 +1,56 @@
+# SPDX-License-Identifier: BSD-3-Clause
+import numpy as np
+import pytest
+
+import dualmod as dm
+from dualmod.dimming.temporal import TemporalFilter, TemporalSolver
+
+from conftest import make_panel
+
+
+def test_static_sequence_converges_to_the_per_frame_solution():
+    f = TemporalFilter(attack=0.5, decay=0.1, cut=None)
+    f(np.zeros(5))
+    x = np.linspace(0, 1, 5)
+    for _ in range(200):
+        y = f(x)
+    np.testing.assert_allclose(y, x, atol=1e-9)
+
+
+def test_attack_and_decay_rates():
+    f = TemporalFilter(attack=1.0, decay=0.25, cut=None)
+    f(np.array([0.8]))
+    assert f(np.array([0.0]))[0] == pytest.approx(0.6)  # falls by a quarter of the gap
+    assert f(np.array([1.0]))[0] == pytest.approx(1.0)  # rises at once
+
+
+def test_scene_cut_resets():
+    f = TemporalFilter(attack=1.0, decay=0.05, cut=0.3)
+    f(np.full(10, 0.9))
+    y = f(np.full(10, 0.1))  # a jump of 0.8 on every LED: a cut
+    np.testing.assert_allclose(y, 0.1)
+    assert f.cuts == 1
+    y = f(np.full(10, 0.0))  # a small step is smoothed
+    assert y[0] == pytest.approx(0.1 - 0.05 * 0.1)
+
+
+def test_filter_cuts_flicker_on_a_moving_highlight():
+    p = make_panel(width=96, height=54, rows=3, cols=6, psf={"model": "gaussian", "sigma": 10.0})
+    raw, smooth = [], []
+    ts = TemporalSolver("max", decay=0.1)
+    for k in range(30):
+        t = np.full((54, 96, 3), 5.0, np.float32)
+        x = 10 + 2 * k
+        t[20:26, x:x + 4] = 400.0 if k % 2 else 350.0  # a moving highlight whose level wobbles
+        raw.append(dm.solve(p, t, method="max"))
+        smooth.append(ts(p, t))
+    flicker = lambda seq: np.mean(np.abs(np.diff(np.array(seq), axis=0)))  # noqa: E731
+    assert flicker(smooth) < flicker(raw)
+    assert ts.filter.cuts == 0
+
+
+def test_parameters_validated():
+    with pytest.raises(ValueError, match="decay"):
+        TemporalFilter(decay=0)
+    with pytest.raises(ValueError, match="cut"):
+        TemporalFilter(cut=-1)
