@@ -19,6 +19,7 @@ from ..display.simulate import check_target
 from ..errors import InputError
 from ..panel import Panel
 from .iterative import min_power_lp, seetzen2004
+from .optimal import optimal
 from .heuristics import cho_dimming, global_dimming, max_dimming, mean_dimming, percentile_dimming, sqrt_dimming
 
 __all__ = ["SOLVERS", "solve", "methods", "register", "apply_power_cap"]
@@ -50,6 +51,7 @@ register("cho", cho_dimming)
 register("percentile", percentile_dimming)
 register("seetzen2004", seetzen2004)
 register("min_power_lp", min_power_lp)
+register("optimal", optimal)
 
 
 for _f in (global_dimming, max_dimming, mean_dimming, sqrt_dimming, cho_dimming, percentile_dimming):
