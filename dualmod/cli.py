@@ -228,6 +228,35 @@ def cmd_simulate(args) -> int:
     return 0
 
 
+def cmd_compare(args) -> int:
+    import csv
+
+    from ._io import atomic_path, write_json
+    from .compare import FIELDS, compare, format_table, summarize
+    from .panel import Panel
+
+    panel = Panel.load(args.panel)
+    out = Path(args.out)
+    _ensure_parent(out / "results.csv")
+    rows = compare(panel, args.images, args.methods.split(","), exposure=args.exposure, fit=args.fit,
+                   progress=lambda s: print(s, file=sys.stderr, flush=True))
+    summary = summarize(rows)
+    with atomic_path(out / "results.csv") as tmp:
+        with open(tmp, "w", newline="") as fh:
+            w = csv.DictWriter(fh, fieldnames=FIELDS)
+            w.writeheader()
+            w.writerows(rows)
+    result = {"panel": panel.name, "exposure": args.exposure, "fit": args.fit, "summary": summary, "rows": rows}
+    write_json(out / "results.json", result)
+    splits = sorted({r["split"] for r in rows if r["split"]})
+    print(f"{panel.name}, {len({r['image'] for r in rows})} images"
+          + (f" (splits: {', '.join(splits)})" if splits else ""))
+    print(format_table(summary))
+    print(f"wrote {out / 'results.csv'} and {out / 'results.json'}")
+    _emit_json(args, result)
+    return 0
+
+
 def cmd_scenes(args) -> int:
     from .imaging.scenes import SCENES
 
@@ -276,6 +305,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--fit", choices=["clip", "rolloff"], default="clip",
                    help="how to fit highlights above the panel peak (default clip; rolloff = BT.2390 EETF)")
     p.add_argument("--float", action="store_true", help="write EXR as 32-bit float instead of half")
+    p = _add(sub, "compare", "run several dimming methods on several images and tabulate quality, power, speed",
+             "dualmod compare ../shared/data/hdr/*.exr --methods max,sqrt,seetzen2004,optimal --out results/",
+             cmd_compare)
+    p.add_argument("images", nargs="+", help="image files or builtin:NAME scenes")
+    p.add_argument("--panel", default="fald-1080p-576", help="panel profile name or .toml path")
+    p.add_argument("--methods", default="global,max,sqrt,cho,seetzen2004", help="comma-separated method names")
+    p.add_argument("--out", required=True, help="output folder for results.csv and results.json")
+    p.add_argument("--exposure", type=_exposure, default="auto", help="nits per scene unit, or 'auto'")
+    p.add_argument("--fit", choices=["clip", "rolloff"], default="clip")
     _add(sub, "scenes", "list the built-in procedural HDR scenes (use them as builtin:NAME)",
          "dualmod scenes", cmd_scenes)
     _add(sub, "methods", "list the registered dimming solvers", "dualmod methods", cmd_methods)

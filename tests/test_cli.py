@@ -170,3 +170,18 @@ def test_demo_writes_report(tmp_path):
     assert (tmp_path / "demo" / "demo.png").stat().st_size > 1000
     summary = json.loads((tmp_path / "demo" / "summary.json").read_text())
     assert summary["panel"] == "fald-1080p-576" and 0 < summary["power"] <= 1
+
+
+def test_compare_writes_tables(tmp_path, small_profile):
+    out = tmp_path / "cmp"
+    r = run("compare", "builtin:window", "builtin:night", "--panel", small_profile, "--methods", "max,sqrt,seetzen2004",
+            "--out", out, "--json", tmp_path / "c.json")
+    assert r.returncode == 0, r.stderr
+    rows = (out / "results.csv").read_text().strip().splitlines()
+    assert rows[0].startswith("image,split,method,pu21_psnr") and len(rows) == 1 + 2 * 3
+    data = json.loads((out / "results.json").read_text())
+    assert [s["method"] for s in data["summary"]] == ["max", "sqrt", "seetzen2004"]
+    assert all(s["images"] == 2 and s["pu21_psnr"] > 10 for s in data["summary"])
+    assert "PU21-PSNR" in r.stdout
+    bad = run("compare", "builtin:window", "--panel", small_profile, "--methods", "max,nope", "--out", tmp_path / "x")
+    assert bad.returncode == 2 and "unknown method(s) nope" in bad.stderr

@@ -1,0 +1,116 @@
+# SPDX-License-Identifier: BSD-3-Clause
+"""The comparison harness behind ``dualmod compare``: every method on every image.
+
+For each image: read, fit to the panel (:func:`dualmod.prepare_target`), and
+for each method: solve (timed), simulate, score. Scores per frame:
+
+- ``pu21_psnr`` — PSNR of PU21-encoded luminance, peak 256 (dB);
+- ``power`` — mean LED level after drive quantisation (all on = 1);
+- ``clipped_fraction`` — pixels shown more than 5 % below the target luminance
+  (among pixels with target ≥ 0.01 cd/m²);
+- ``solve_ms`` — solver time per frame (each method is run once untimed
+  first, so compilation and table building are not counted).
+
+Images listed in ``../shared/data/hdr/SPLIT.csv`` carry their split
+(``train``/``test``) so reported numbers can say where they come from.
+"""
+
+from __future__ import annotations
+
+import csv
+import time
+import warnings
+from pathlib import Path
+from typing import Callable, Iterable
+
+import numpy as np
+
+from .dimming import methods as _methods
+from .dimming import solve
+from .display.simulate import simulate
+from .errors import InputError
+from .imaging.colour import luminance
+from .metrics.pu21 import pu21_psnr
+from .panel import Panel
+
+__all__ = ["compare", "summarize", "format_table", "FIELDS"]
+
+FIELDS = ("image", "split", "method", "pu21_psnr", "power", "clipped_fraction", "solve_ms")
+
+
+def _split_of(path: str) -> str:
+    p = Path(path)
+    split_file = p.parent / "SPLIT.csv"
+    if split_file.is_file():
+        with open(split_file, newline="") as fh:
+            for row in csv.DictReader(fh):
+                if row.get("file") == p.name:
+                    return row.get("split", "")
+    return ""
+
+
+def compare(panel: Panel, images: Iterable[str], method_names: Iterable[str], *, exposure="auto",
+            fit: str = "clip", progress: Callable[[str], None] | None = None,
+            load: Callable | None = None) -> list[dict]:
+    """Run every method on every image; returns one dict per (image, method) with :data:`FIELDS`."""
+    names = [m.strip().lower() for m in method_names if m.strip()]
+    valid = set(_methods())
+    bad = [m for m in names if m not in valid]
+    if bad:
+        raise InputError(f"unknown method(s) {', '.join(bad)}; valid methods: {', '.join(sorted(valid))}")
+    images = list(images)
+    if not images or not names:
+        raise InputError("compare needs at least one image and one method")
+    if load is None:
+        from .cli import load_image_arg as load
+    rows = []
+    total = len(images) * len(names)
+    done = 0
+    warmed: set[str] = set()
+    for img in images:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            target, _ = load(img, panel, exposure, fit)
+        y_t = luminance(target)
+        lit = y_t >= 0.01
+        for m in names:
+            if m not in warmed:  # first call compiles/loads kernels and builds tables: not part of the timing
+                solve(panel, target, method=m)
+                warmed.add(m)
+            t0 = time.perf_counter()
+            leds = solve(panel, target, method=m)
+            dt = time.perf_counter() - t0
+            sim = simulate(panel, leds, target)
+            y_d = luminance(sim.displayed)
+            rows.append({"image": Path(img).name if not img.startswith("builtin:") else img,
+                         "split": _split_of(img), "method": m, "pu21_psnr": pu21_psnr(y_t, y_d),
+                         "power": sim.power,
+                         "clipped_fraction": float(np.mean(y_d[lit] < 0.95 * y_t[lit])) if lit.any() else 0.0,
+                         "solve_ms": dt * 1e3})
+            done += 1
+            if progress:
+                progress(f"[{done}/{total}] {rows[-1]['image']} {m}: {rows[-1]['pu21_psnr']:.2f} dB, "
+                         f"power {sim.power:.3f}, {dt * 1e3:.0f} ms")
+    return rows
+
+
+def summarize(rows: list[dict]) -> list[dict]:
+    """Per-method means over images (and frames per second of the solver)."""
+    out = []
+    for m in dict.fromkeys(r["method"] for r in rows):
+        sel = [r for r in rows if r["method"] == m]
+        mean = lambda k: float(np.mean([r[k] for r in sel]))  # noqa: E731
+        finite = [r["pu21_psnr"] for r in sel if np.isfinite(r["pu21_psnr"])]
+        out.append({"method": m, "images": len(sel), "pu21_psnr": float(np.mean(finite)) if finite else float("inf"),
+                    "power": mean("power"), "clipped_fraction": mean("clipped_fraction"),
+                    "solve_ms": mean("solve_ms"), "fps": 1000.0 / max(mean("solve_ms"), 1e-9)})
+    return out
+
+
+def format_table(summary: list[dict]) -> str:
+    lines = [f"{'method':<14}{'images':>7}{'PU21-PSNR':>11}{'power':>8}{'clipped':>9}{'solve':>11}{'fps':>8}"]
+    for s in summary:
+        lines.append(f"{s['method']:<14}{s['images']:>7}{s['pu21_psnr']:>9.2f}dB{s['power']:>8.3f}"
+                     f"{100 * s['clipped_fraction']:>8.2f}%{s['solve_ms']:>9.1f}ms{s['fps']:>8.1f}")
+    return "\n".join(lines)
+
