@@ -310,7 +310,8 @@ def build_parser() -> argparse.ArgumentParser:
              cmd_compare)
     p.add_argument("images", nargs="+", help="image files or builtin:NAME scenes")
     p.add_argument("--panel", default="fald-1080p-576", help="panel profile name or .toml path")
-    p.add_argument("--methods", default="global,max,sqrt,cho,seetzen2004", help="comma-separated method names")
+    p.add_argument("--methods", default="global,max,sqrt,cho,seetzen2004",
+                   help="comma-separated method names, each optionally with options: optimal:power_budget=max")
     p.add_argument("--out", required=True, help="output folder for results.csv and results.json")
     p.add_argument("--exposure", type=_exposure, default="auto", help="nits per scene unit, or 'auto'")
     p.add_argument("--fit", choices=["clip", "rolloff"], default="clip")

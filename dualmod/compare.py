@@ -49,13 +49,32 @@ def _split_of(path: str) -> str:
     return ""
 
 
+def _parse_method(spec: str) -> tuple[str, str, dict]:
+    """``name`` or ``name:key=value:key=value`` → (label, name, options); values parsed as numbers when they are."""
+    parts = spec.strip().split(":")
+    opts = {}
+    for kv in parts[1:]:
+        if "=" not in kv:
+            raise InputError(f"method option {kv!r} in {spec!r} must look like key=value")
+        k, v = kv.split("=", 1)
+        try:
+            opts[k] = int(v) if v.lstrip("-").isdigit() else float(v)
+        except ValueError:
+            opts[k] = v
+    return spec.strip().lower(), parts[0].strip().lower(), opts
+
+
 def compare(panel: Panel, images: Iterable[str], method_names: Iterable[str], *, exposure="auto",
             fit: str = "clip", progress: Callable[[str], None] | None = None,
             load: Callable | None = None) -> list[dict]:
-    """Run every method on every image; returns one dict per (image, method) with :data:`FIELDS`."""
-    names = [m.strip().lower() for m in method_names if m.strip()]
+    """Run every method on every image; returns one dict per (image, method) with :data:`FIELDS`.
+
+    A method may carry options: ``"optimal:power_budget=max"``, ``"percentile:level=0.9"``.
+    """
+    specs = [_parse_method(m) for m in method_names if m.strip()]
+    names = [label for label, _, _ in specs]
     valid = set(_methods())
-    bad = [m for m in names if m not in valid]
+    bad = [base for _, base, _ in specs if base not in valid]
     if bad:
         raise InputError(f"unknown method(s) {', '.join(bad)}; valid methods: {', '.join(sorted(valid))}")
     images = list(images)
@@ -73,12 +92,12 @@ def compare(panel: Panel, images: Iterable[str], method_names: Iterable[str], *,
             target, _ = load(img, panel, exposure, fit)
         y_t = luminance(target)
         lit = y_t >= 0.01
-        for m in names:
+        for m, base, opts in specs:
             if m not in warmed:  # first call compiles/loads kernels and builds tables: not part of the timing
-                solve(panel, target, method=m)
+                solve(panel, target, method=base, **opts)
                 warmed.add(m)
             t0 = time.perf_counter()
-            leds = solve(panel, target, method=m)
+            leds = solve(panel, target, method=base, **opts)
             dt = time.perf_counter() - t0
             sim = simulate(panel, leds, target)
             y_d = luminance(sim.displayed)

@@ -40,3 +40,27 @@ def test_optimal_respects_the_cap_through_solve():
     capped = p.replace(leds=dataclasses.replace(p.leds, max_mean_level=0.1))
     leds = dm.solve(capped, t, method="optimal", steps=40)
     assert leds.mean() <= 0.1 + 1e-9
+
+
+def test_projection_is_exact():
+    import torch
+
+    from dualmod.dimming.optimal import _project
+
+    y = torch.tensor([[1.4, 0.9, 0.5, -0.2, 0.1]])
+    x = _project(y, 0.3)
+    assert abs(float(x.mean()) - 0.3) < 1e-6 and float(x.min()) >= 0 and float(x.max()) <= 1
+    # KKT: all unclipped entries moved by the same shift
+    free = (x > 0) & (x < 1)
+    shifts = (y - x)[free]
+    assert torch.allclose(shifts, shifts[0].expand_as(shifts), atol=1e-6)
+    assert torch.equal(_project(torch.tensor([[0.2, 0.3]]), 0.5), torch.tensor([[0.2, 0.3]]))
+
+
+def test_power_budget_max_keeps_max_power_and_gains_quality():
+    p, t = _scene_panel()
+    warm = dm.solve(p, t, method="max")
+    leds = dm.solve(p, t, method="optimal", power_budget="max", steps=150, lr=0.01)
+    assert leds.mean() <= warm.mean() + 1e-6
+    q = lambda L: pu21_psnr(t, dm.simulate(p, L, t).displayed)  # noqa: E731
+    assert q(leds) > q(warm)
