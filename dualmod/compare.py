@@ -127,9 +127,11 @@ def summarize(rows: list[dict]) -> list[dict]:
 
 
 def format_table(summary: list[dict]) -> str:
-    lines = [f"{'method':<14}{'images':>7}{'PU21-PSNR':>11}{'power':>8}{'clipped':>9}{'solve':>11}{'fps':>8}"]
+    """A console table of :func:`summarize` output."""
+    w = max([14] + [len(s["method"]) + 2 for s in summary])
+    lines = [f"{'method':<{w}}{'images':>7}{'PU21-PSNR':>11}{'power':>8}{'clipped':>9}{'solve':>11}{'fps':>8}"]
     for s in summary:
-        lines.append(f"{s['method']:<14}{s['images']:>7}{s['pu21_psnr']:>9.2f}dB{s['power']:>8.3f}"
+        lines.append(f"{s['method']:<{w}}{s['images']:>7}{s['pu21_psnr']:>9.2f}dB{s['power']:>8.3f}"
                      f"{100 * s['clipped_fraction']:>8.2f}%{s['solve_ms']:>9.1f}ms{s['fps']:>8.1f}")
     return "\n".join(lines)
 

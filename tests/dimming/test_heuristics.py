@@ -99,3 +99,15 @@ def test_every_solver_respects_the_power_cap(seed):
         leds = dm.solve(p, t, method=method)
         assert leds.min() >= 0 and leds.max() <= 1, method
         assert np.mean(leds) <= cap + 1e-9, method
+
+
+def test_zerman_reaches_its_desired_backlight():
+    p = make_panel(width=60, height=40, rows=4, cols=6, psf={"model": "gaussian", "sigma": 6.0})
+    a = _led_self_matrix(p)
+    zones = dm.dimming.zones.zone_map(p).labels(40, 60)
+    want = np.linspace(0.2, 0.6, p.n_leds)  # d = min(1, 3·sqrt(zone mean)) for a flat-per-zone target
+    target = np.repeat(((want / 3) ** 2 * p.peak_nits)[zones][..., None], 3, axis=2).astype(np.float32)
+    leds = dm.dimming.iterative.zerman(p, target, max_iter=200, pu_tolerance=1e-6)
+    np.testing.assert_allclose(a @ leds, want, rtol=3e-3)
+    few = dm.dimming.iterative.zerman(p, target, max_iter=1)
+    assert np.linalg.norm(a @ few - want) > np.linalg.norm(a @ leds - want)
