@@ -143,6 +143,45 @@ def _run_max_sum(row, x0, x1, c, per_channel, buf, k):
     return mx, bad, sm
 
 
+@nb.njit(cache=True, error_model="numpy", nogil=True)
+def _quantile(buf, mx, q):
+    """numpy-style (linear) quantile q of buf, exactly, by a 256-bin histogram select.
+
+    The k-th and (k+1)-th order statistics are found by counting into bins
+    over [0, mx], then sorting only the one or two bins that hold them.
+    """
+    n = buf.shape[0]
+    pos = q * (n - 1)
+    k = int(np.floor(pos))
+    frac = pos - k
+    nb_ = 256
+    cnt = np.zeros(nb_ + 1, np.int64)
+    sc = np.float32(nb_) / mx if mx > 0 else np.float32(0.0)
+    for i in range(n):
+        cnt[min(int(buf[i] * sc), nb_)] += 1
+    acc = 0
+    b = 0
+    while acc + cnt[b] <= k:
+        acc += cnt[b]
+        b += 1
+    b2 = b
+    if k + 1 < n and acc + cnt[b] <= k + 1:  # the next order statistic sits in a later bin
+        b2 = b + 1
+        while cnt[b2] == 0:
+            b2 += 1
+    sel = np.empty(cnt[b] + (cnt[b2] if b2 != b else 0), np.float32)
+    m = 0
+    for i in range(n):
+        j = min(int(buf[i] * sc), nb_)
+        if j == b or j == b2:
+            sel[m] = buf[i]
+            m += 1
+    sel.sort()
+    lo = sel[k - acc]
+    hi = sel[k + 1 - acc] if k + 1 < n else lo
+    return lo + (hi - lo) * frac
+
+
 @nb.njit(parallel=True, cache=True, error_model="numpy", nogil=True)
 def _zone_stats(img, per_channel, run_row, run_x0, run_x1, zone_ptr, zone_runs, sizes, q, out_max, out_mean,
                 out_pct, out_bad):
@@ -167,13 +206,7 @@ def _zone_stats(img, per_channel, run_row, run_x0, run_x1, zone_ptr, zone_runs, 
             out_bad[z, c] = bad
             out_mean[z, c] = sm / n if n > 0 else 0.0
             if q >= 0 and n > 0:
-                pos = q * (n - 1)
-                hi = min(int(np.ceil(pos)), n - 1)
-                part = np.partition(buf, hi)
-                vhi = part[hi]
-                vlo = part[:hi].max() if hi > 0 else vhi
-                frac = pos - (hi - 1) if hi > 0 else 0.0
-                out_pct[z, c] = vlo + (vhi - vlo) * frac if pos != hi else vhi
+                out_pct[z, c] = _quantile(buf, mx, q)
 
 
 def zone_stats(panel: Panel, target: np.ndarray, *, percentile: float | None = None) -> ZoneStats:
