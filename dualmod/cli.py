@@ -136,38 +136,6 @@ def cmd_demo(args) -> int:
     return 0
 
 
-def load_image_arg(spec: str, panel, exposure, fit: str):
-    """An image argument (file or ``builtin:NAME``) fitted to ``panel``; returns (target nits, info dict).
-
-    Built-in scenes are generated at the panel resolution and are already in
-    cd/m²: ``exposure`` scales them only when it is a number.
-    """
-    from .imaging.prepare import auto_exposure, prepare_target
-    from .imaging.scenes import SCENES, scene
-
-    if spec.startswith("builtin:"):
-        name = spec.split(":", 1)[1]
-        if name not in SCENES:
-            raise InputError(f"unknown built-in scene {name!r}; valid: {', '.join(SCENES)}")
-        img = scene(name, panel.height, panel.width)
-        scale = 1.0 if exposure == "auto" else float(exposure)
-        return prepare_target(panel, img, exposure=scale, fit=fit), {"source": spec, "nits_per_unit": scale}
-    import warnings
-
-    from .imaging.io import read_image
-
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        img = read_image(spec)
-    notes = [str(w.message) for w in caught]
-    for n in notes:
-        print(f"dualmod: warning: {n}", file=sys.stderr)
-    scale = auto_exposure(img) if exposure == "auto" else float(exposure)
-    info = {"source": spec, "width": img.shape[1], "height": img.shape[0], "nits_per_unit": scale,
-            "warnings": notes}
-    return prepare_target(panel, img, exposure=scale, fit=fit), info
-
-
 def _exposure(text: str):
     if text == "auto":
         return "auto"
@@ -184,6 +152,7 @@ def cmd_simulate(args) -> int:
     from ._io import write_json
     from .dimming import SOLVERS, methods, solve
     from .display.simulate import simulate
+    from .imaging.inputs import load_target
     from .imaging.io import WRITE_FORMATS, write_image
     from .panel import Panel
 
@@ -197,7 +166,9 @@ def cmd_simulate(args) -> int:
             raise InputError(f"{out}: output must end in {', '.join(kinds)}")
         if out:
             _ensure_parent(out)
-    target, info = load_image_arg(args.input, panel, args.exposure, args.fit)
+    target, info = load_target(args.input, panel, exposure=args.exposure, fit=args.fit)
+    for note in info.get("warnings", []):
+        print(f"dualmod: warning: {note}", file=sys.stderr)
     t1 = time.perf_counter()
     timings["read_prepare_s"] = t1 - t0
     leds = solve(panel, target, method=args.method)

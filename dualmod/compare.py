@@ -30,6 +30,7 @@ from .dimming import solve
 from .display.simulate import simulate
 from .errors import InputError
 from .imaging.colour import luminance
+from .imaging.inputs import load_target
 from .metrics.pu21 import pu21_psnr
 from .panel import Panel
 
@@ -81,7 +82,7 @@ def compare(panel: Panel, images: Iterable[str], method_names: Iterable[str], *,
     if not images or not names:
         raise InputError("compare needs at least one image and one method")
     if load is None:
-        from .cli import load_image_arg as load
+        load = load_target
     rows = []
     total = len(images) * len(names)
     done = 0
@@ -89,7 +90,7 @@ def compare(panel: Panel, images: Iterable[str], method_names: Iterable[str], *,
     for img in images:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            target, _ = load(img, panel, exposure, fit)
+            target, _ = load(img, panel, exposure=exposure, fit=fit)
         y_t = luminance(target)
         lit = y_t >= 0.01
         for m, base, opts in specs:

@@ -51,7 +51,7 @@ from .._io import atomic_path
 from .colour import REC709_LUMINANCE as REC709_Y
 from ..errors import ImageReadError, ImageSanitizedWarning, ImageWriteError, InputError
 
-__all__ = ["read_image", "write_image", "MAX_PIXELS", "READ_FORMATS", "WRITE_FORMATS", "sanitize"]
+__all__ = ["read_image", "write_image", "sanitize_image", "MAX_PIXELS", "READ_FORMATS", "WRITE_FORMATS"]
 
 #: Largest image (width × height) the readers accept; larger headers are treated as corrupt.
 MAX_PIXELS = 1 << 27
@@ -204,8 +204,6 @@ def sanitize_image(img: np.ndarray, source="image", *, raise_: bool = False) -> 
                   stacklevel=3)
     return img
 
-
-sanitize = sanitize_image
 
 
 def _read_exr(path: Path) -> np.ndarray:
