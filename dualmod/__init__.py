@@ -11,9 +11,10 @@ from .dimming import methods, solve
 from .display import Simulation, simulate
 from .errors import DualmodError, ImageReadError, ImageWriteError, InputError, ProfileError
 from .imaging import prepare_target, read_image, scene, write_image
+from .metrics import evaluate
 from .panel import Panel
 
 __version__ = "0.1.0"
 
-__all__ = ["Panel", "simulate", "Simulation", "solve", "methods", "read_image", "write_image", "prepare_target",
+__all__ = ["Panel", "simulate", "Simulation", "solve", "methods", "evaluate", "read_image", "write_image", "prepare_target",
            "scene", "DualmodError", "ProfileError", "InputError", "ImageReadError", "ImageWriteError", "__version__"]

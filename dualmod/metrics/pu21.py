@@ -19,10 +19,13 @@ quality metrics for HDR. Picture Coding Symposium (PCS). https://github.com/gfxd
 
 from __future__ import annotations
 
+import numba as nb
 import numpy as np
 
+from ..display._fastmath import exp2f, log2f
+
 __all__ = ["PU21_BANDING_GLARE", "PU21_Y_MIN", "PU21_Y_MAX", "pu21_encode", "pu21_decode", "pu21_encode_torch",
-           "pu21_psnr", "PU21_PSNR_PEAK"]
+           "pu21_of_rgb", "pu21_psnr", "PU21_PSNR_PEAK"]
 
 #: p1 … p7 of the ``banding_glare`` variant (Mantiuk & Azimi 2021, Table 1; pu21_encoder.m).
 PU21_BANDING_GLARE = (0.353487901, 0.3734658629, 8.277049286e-05, 0.9062562627, 0.09150303166, 0.9099517204,
@@ -70,13 +73,65 @@ def pu21_psnr(reference, test) -> float:
     ----------
     reference, test : ndarray of shape (H, W, 3) (linear Rec.709 RGB) or (H, W) (luminance), cd/m²
     """
-    from ..imaging.colour import luminance
-
-    ref = np.asarray(reference, dtype=np.float64)
-    tst = np.asarray(test, dtype=np.float64)
+    ref = np.asarray(reference)
+    tst = np.asarray(test)
     if ref.shape != tst.shape:
         raise ValueError(f"shapes differ: {ref.shape} vs {tst.shape}")
     if ref.ndim == 3:
-        ref, tst = luminance(ref).astype(np.float64), luminance(tst).astype(np.float64)
-    mse = float(np.mean((pu21_encode(ref) - pu21_encode(tst)) ** 2))
+        mse = float(mean_squared_difference(pu21_of_rgb(ref), pu21_of_rgb(tst)))
+    else:
+        mse = float(np.mean(np.square(pu21_encode(ref) - pu21_encode(tst))))
     return float("inf") if mse == 0 else 10.0 * np.log10(PU21_PSNR_PEAK**2 / mse)
+
+
+@nb.njit(parallel=True, cache=True, error_model="numpy", fastmath={"contract"})
+def _pu21_of_rgb(rgb, lum, out, p1, p2, p3, p4, p5, p6, p7):
+    """Rec.709 luminance of rgb (H, W, 3) float32 into lum, and its PU21 into out (polynomial log2/exp2)."""
+    h, w, _ = rgb.shape
+    wr, wg, wb = np.float32(0.2126), np.float32(0.7152), np.float32(0.0722)
+    ymin, ymax = np.float32(PU21_Y_MIN), np.float32(PU21_Y_MAX)
+    for i in nb.prange(h):
+        row = rgb[i]
+        yl = lum[i]
+        o = out[i]
+        for j in range(w):  # luminance first (strided reads), then the powers on a contiguous row
+            yl[j] = wr * row[j, 0] + wg * row[j, 1] + wb * row[j, 2]
+        for j in range(w):
+            y = min(max(yl[j], ymin), ymax)
+            yp = exp2f(p4 * log2f(y))
+            ratio = (p1 + p2 * yp) / (np.float32(1.0) + p3 * yp)
+            o[j] = max(p7 * (exp2f(p5 * log2f(ratio)) - p6), np.float32(0.0))
+
+
+def luminance_and_pu21(rgb) -> tuple[np.ndarray, np.ndarray]:
+    """(Y, PU21(Y)) of a linear RGB image (H, W, 3) in cd/m², both float32 (H, W), in one numba pass.
+
+    The fast path of :func:`pu21_encode` (relative error < 1e-5, tested).
+    """
+    a = np.ascontiguousarray(rgb, dtype=np.float32)
+    if a.ndim != 3 or a.shape[2] != 3:
+        raise ValueError(f"expected an (H, W, 3) image, got shape {a.shape}")
+    lum = np.empty(a.shape[:2], np.float32)
+    out = np.empty(a.shape[:2], np.float32)
+    p = [np.float32(v) for v in PU21_BANDING_GLARE]
+    _pu21_of_rgb(a, lum, out, *p)
+    return lum, out
+
+
+def pu21_of_rgb(rgb) -> np.ndarray:
+    """PU21 of the luminance of a linear RGB image (H, W, 3) in cd/m², float32 (H, W)."""
+    return luminance_and_pu21(rgb)[1]
+
+
+@nb.njit(parallel=True, cache=True, error_model="numpy")
+def mean_squared_difference(a, b) -> float:
+    """mean((a − b)²) of two float32 2-D arrays, accumulated in float64."""
+    h = a.shape[0]
+    rows = np.zeros(h)
+    for i in nb.prange(h):
+        s = 0.0
+        for j in range(a.shape[1]):
+            d = np.float64(a[i, j]) - np.float64(b[i, j])
+            s += d * d
+        rows[i] = s
+    return rows.sum() / a.size
