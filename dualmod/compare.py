@@ -4,10 +4,9 @@
 For each image: read, fit to the panel (:func:`dualmod.prepare_target`), and
 for each method: solve (timed), simulate, score. Scores per frame:
 
-- ``pu21_psnr`` — PSNR of PU21-encoded luminance, peak 256 (dB);
-- ``power`` — mean LED level after drive quantisation (all on = 1);
-- ``clipped_fraction`` — pixels shown more than 5 % below the target luminance
-  (among pixels with target ≥ 0.01 cd/m²);
+- the default metric set of :func:`dualmod.evaluate` (``pu21_psnr``,
+  ``pu21_ssim``, ``power``, ``clipped_fraction``, ``halo``, ``contrast``; see
+  :mod:`dualmod.metrics`);
 - ``solve_ms`` — solver time per frame (each method is run once untimed
   first, so compilation and table building are not counted).
 
@@ -29,14 +28,14 @@ from .dimming import methods as _methods
 from .dimming import solve
 from .display.simulate import simulate
 from .errors import InputError
-from .imaging.colour import luminance
 from .imaging.inputs import load_target
-from .metrics.pu21 import pu21_psnr
+from .metrics import evaluate
 from .panel import Panel
 
 __all__ = ["compare", "summarize", "format_table", "FIELDS"]
 
-FIELDS = ("image", "split", "method", "pu21_psnr", "power", "clipped_fraction", "solve_ms")
+FIELDS = ("image", "split", "method", "pu21_psnr", "pu21_ssim", "power", "clipped_fraction", "halo", "contrast",
+          "solve_ms")
 
 
 def _split_of(path: str) -> str:
@@ -91,8 +90,6 @@ def compare(panel: Panel, images: Iterable[str], method_names: Iterable[str], *,
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             target, _ = load(img, panel, exposure=exposure, fit=fit)
-        y_t = luminance(target)
-        lit = y_t >= 0.01
         for m, base, opts in specs:
             if m not in warmed:  # first call compiles/loads kernels and builds tables: not part of the timing
                 solve(panel, target, method=base, **opts)
@@ -101,12 +98,10 @@ def compare(panel: Panel, images: Iterable[str], method_names: Iterable[str], *,
             leds = solve(panel, target, method=base, **opts)
             dt = time.perf_counter() - t0
             sim = simulate(panel, leds, target)
-            y_d = luminance(sim.displayed)
+            scores = evaluate(target, sim, panel=panel)
             rows.append({"image": Path(img).name if not img.startswith("builtin:") else img,
-                         "split": _split_of(img), "method": m, "pu21_psnr": pu21_psnr(y_t, y_d),
-                         "power": sim.power,
-                         "clipped_fraction": float(np.mean(y_d[lit] < 0.95 * y_t[lit])) if lit.any() else 0.0,
-                         "solve_ms": dt * 1e3})
+                         "split": _split_of(img), "method": m,
+                         **{k: scores[k] for k in FIELDS if k in scores}, "solve_ms": dt * 1e3})
             done += 1
             if progress:
                 progress(f"[{done}/{total}] {rows[-1]['image']} {m}: {rows[-1]['pu21_psnr']:.2f} dB, "
@@ -122,7 +117,8 @@ def summarize(rows: list[dict]) -> list[dict]:
         mean = lambda k: float(np.mean([r[k] for r in sel]))  # noqa: E731
         finite = [r["pu21_psnr"] for r in sel if np.isfinite(r["pu21_psnr"])]
         out.append({"method": m, "images": len(sel), "pu21_psnr": float(np.mean(finite)) if finite else float("inf"),
-                    "power": mean("power"), "clipped_fraction": mean("clipped_fraction"),
+                    "pu21_ssim": mean("pu21_ssim"), "power": mean("power"),
+                    "clipped_fraction": mean("clipped_fraction"), "halo": mean("halo"),
                     "solve_ms": mean("solve_ms"), "fps": 1000.0 / max(mean("solve_ms"), 1e-9)})
     return out
 
@@ -130,9 +126,11 @@ def summarize(rows: list[dict]) -> list[dict]:
 def format_table(summary: list[dict]) -> str:
     """A console table of :func:`summarize` output."""
     w = max([14] + [len(s["method"]) + 2 for s in summary])
-    lines = [f"{'method':<{w}}{'images':>7}{'PU21-PSNR':>11}{'power':>8}{'clipped':>9}{'solve':>11}{'fps':>8}"]
+    lines = [f"{'method':<{w}}{'images':>7}{'PU21-PSNR':>11}{'PU21-SSIM':>10}{'power':>8}{'clipped':>9}{'halo':>7}"
+             f"{'solve':>11}{'fps':>8}"]
     for s in summary:
-        lines.append(f"{s['method']:<{w}}{s['images']:>7}{s['pu21_psnr']:>9.2f}dB{s['power']:>8.3f}"
-                     f"{100 * s['clipped_fraction']:>8.2f}%{s['solve_ms']:>9.1f}ms{s['fps']:>8.1f}")
+        lines.append(f"{s['method']:<{w}}{s['images']:>7}{s['pu21_psnr']:>9.2f}dB{s['pu21_ssim']:>10.4f}"
+                     f"{s['power']:>8.3f}{100 * s['clipped_fraction']:>8.2f}%{s['halo']:>7.2f}"
+                     f"{s['solve_ms']:>9.1f}ms{s['fps']:>8.1f}")
     return "\n".join(lines)
 

@@ -178,7 +178,8 @@ def test_compare_writes_tables(tmp_path, small_profile):
             "--out", out, "--json", tmp_path / "c.json")
     assert r.returncode == 0, r.stderr
     rows = (out / "results.csv").read_text().strip().splitlines()
-    assert rows[0].startswith("image,split,method,pu21_psnr") and len(rows) == 1 + 2 * 3
+    assert rows[0].startswith("image,split,method,pu21_psnr,pu21_ssim,power,clipped_fraction,halo")
+    assert len(rows) == 1 + 2 * 3
     data = json.loads((out / "results.json").read_text())
     assert [s["method"] for s in data["summary"]] == ["max", "sqrt", "seetzen2004"]
     assert all(s["images"] == 2 and s["pu21_psnr"] > 10 for s in data["summary"])
