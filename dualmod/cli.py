@@ -228,6 +228,31 @@ def cmd_compare(args) -> int:
     return 0
 
 
+def cmd_train_metric(args) -> int:
+    from .training.metric import evaluate_metric, load_dataset, save_weights, train_metric
+
+    say = lambda s: print(s, file=sys.stderr, flush=True)  # noqa: E731
+    say(f"loading pairs from {args.pairs} ...")
+    data = load_dataset(Path(args.pairs), Path(args.labels))
+    say(f"{len(data['jod'])} pairs: {int(np.sum(data['split'] == 'train'))} train, "
+        f"{int(np.sum(data['split'] == 'test'))} test (held-out images)")
+    models, report = {}, {}
+    for kind in ("fr", "nr"):
+        model, log = train_metric(data, kind, epochs=args.epochs, seed=args.seed, progress=say)
+        models[f"deep_{kind}"] = model
+        report[f"deep_{kind}"] = {"train_loss": log, "test": evaluate_metric(model, data, "test"),
+                                  "train": evaluate_metric(model, data, "train"), "seed": args.seed,
+                                  "epochs": args.epochs}
+        t = report[f"deep_{kind}"]["test"]
+        print(f"deep_{kind}: test split ({t['pairs']} pairs) Pearson {t['pearson']:.3f}, "
+              f"Spearman {t['spearman']:.3f}, RMSE {t['rmse']:.3f} JOD")
+    extra = {k: {"test": v["test"], "seed": v["seed"], "epochs": v["epochs"]} for k, v in report.items()}
+    path = save_weights(models, Path(args.out), extra)
+    print(f"wrote {path}")
+    _emit_json(args, report)
+    return 0
+
+
 def cmd_scenes(args) -> int:
     from .imaging.scenes import SCENES
 
@@ -286,6 +311,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="output folder for results.csv and results.json")
     p.add_argument("--exposure", type=_exposure, default="auto", help="nits per scene unit, or 'auto'")
     p.add_argument("--fit", choices=["clip", "rolloff"], default="clip")
+    p = _add(sub, "train-metric", "train the learned metrics deep_fr / deep_nr on ColorVideoVDP labels",
+             "dualmod train-metric --pairs ~/.cache/dualmod/metric-pairs --labels dualmod/training/metric_labels.csv "
+             "--out dualmod/metrics/weights", cmd_train_metric)
+    p.add_argument("--pairs", required=True, help="folder written by tools/metric_pairs.py")
+    p.add_argument("--labels", required=True, help="CSV written by tools/metric_labels.py")
+    p.add_argument("--out", default="dualmod/metrics/weights", help="where to write the weights and manifest")
+    p.add_argument("--epochs", type=int, default=25)
+    p.add_argument("--seed", type=int, default=0)
     _add(sub, "scenes", "list the built-in procedural HDR scenes (use them as builtin:NAME)",
          "dualmod scenes", cmd_scenes)
     _add(sub, "methods", "list the registered dimming solvers", "dualmod methods", cmd_methods)

@@ -17,6 +17,7 @@ from .context import Pair
 from .cvvdp import cvvdp_jod
 from .display import clipped_fraction, contrast, halo, power, power_saving
 from .fidelity import delta_itp, pu21_psnr_metric, pu21_ssim
+from .learned import deep_fr, deep_nr
 from .pu21 import pu21_decode, pu21_encode, pu21_psnr
 
 __all__ = ["evaluate", "METRICS", "DEFAULT_METRICS", "pu21_encode", "pu21_decode", "pu21_psnr"]
@@ -32,6 +33,8 @@ METRICS: dict[str, Callable[[Pair], float]] = {
     "halo": halo,
     "contrast": contrast,
     "cvvdp_jod": cvvdp_jod,
+    "deep_fr": deep_fr,
+    "deep_nr": deep_nr,
 }
 #: Computed when ``metrics=None`` (``power``/``power_saving`` only when the LED frame is known).
 DEFAULT_METRICS = ("pu21_psnr", "pu21_ssim", "clipped_fraction", "halo", "contrast", "power", "power_saving")

@@ -1,0 +1,122 @@
+# SPDX-License-Identifier: BSD-3-Clause
+"""Training the learned metrics (``deep_fr``, ``deep_nr``) on ColorVideoVDP labels.
+
+Data: the pairs written by ``tools/metric_pairs.py`` and the labels of ``tools/metric_labels.py``.
+Pairs from ``test``-split images are never trained on; they give the reported accuracy.
+Training: Adam (lr 3e-3, cosine decay), batch 8, MSE on JOD, horizontal flips, seeded.
+
+Reproduce the shipped weights with:
+
+    dualmod train-metric --pairs ~/.cache/dualmod/metric-pairs --labels dualmod/training/metric_labels.csv \\
+        --out dualmod/metrics/weights --epochs 25 --seed 0
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import time
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from ..metrics.learned import WEIGHTS_VERSION, DeepMetric
+from ..metrics.pu21 import pu21_of_rgb
+
+__all__ = ["load_dataset", "train_metric", "evaluate_metric"]
+
+
+def load_dataset(pairs: Path, labels: Path) -> dict:
+    """PU21 maps (float16) of every labelled pair, with JOD labels and splits."""
+    pairs = Path(pairs)
+    with open(labels, newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    tpu, spu, jod, split = [], [], [], []
+    for r in rows:
+        with np.load(pairs / f"{int(r['id']):05d}.npz") as z:
+            tpu.append(pu21_of_rgb(z["target"].astype(np.float32)).astype(np.float16))
+            spu.append(pu21_of_rgb(z["shown"].astype(np.float32)).astype(np.float16))
+        jod.append(float(r["jod"]))
+        split.append(r["split"])
+    return {"target": np.stack(tpu), "shown": np.stack(spu), "jod": np.asarray(jod, np.float32),
+            "split": np.asarray(split)}
+
+
+def train_metric(data: dict, kind: str, *, epochs: int = 25, seed: int = 0, batch: int = 8, width: int = 16,
+                 lr: float = 3e-3, progress: Callable[[str], None] | None = None) -> tuple[DeepMetric, list[float]]:
+    """Train one metric on the ``train`` split; returns the model and the per-epoch training loss."""
+    import torch
+
+    torch.manual_seed(seed)
+    rng = np.random.default_rng(seed)
+    model = DeepMetric(kind, width=width)
+    idx = np.nonzero(data["split"] == "train")[0]
+    opt = torch.optim.Adam(model.net.parameters(), lr=lr)
+    steps = epochs * int(np.ceil(len(idx) / batch))
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps)
+    log = []
+    model.net.train()
+    for ep in range(epochs):
+        t0 = time.time()
+        order = rng.permutation(idx)
+        total = 0.0
+        for b0 in range(0, len(order), batch):
+            sel = order[b0:b0 + batch]
+            t = torch.as_tensor(data["target"][sel].astype(np.float32))
+            s = torch.as_tensor(data["shown"][sel].astype(np.float32))
+            if rng.random() < 0.5:
+                t, s = t.flip(-1), s.flip(-1)
+            y = torch.as_tensor(data["jod"][sel])
+            pred = model.net(model.inputs(t, s))
+            loss = torch.mean((pred - y) ** 2)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            sched.step()
+            total += float(loss.detach()) * len(sel)
+        log.append(total / len(idx))
+        if progress:
+            progress(f"deep_{kind} epoch {ep + 1}/{epochs}: train MSE {log[-1]:.4f} ({time.time() - t0:.0f} s)")
+    model.net.eval()
+    return model, log
+
+
+def evaluate_metric(model: DeepMetric, data: dict, split: str = "test") -> dict:
+    """Pearson and Spearman correlation with the labels, and RMSE, on one split."""
+    import torch
+    from scipy.stats import pearsonr, spearmanr
+
+    idx = np.nonzero(data["split"] == split)[0]
+    preds = []
+    with torch.inference_mode():
+        for b0 in range(0, len(idx), 16):
+            sel = idx[b0:b0 + 16]
+            t = torch.as_tensor(data["target"][sel].astype(np.float32))
+            s = torch.as_tensor(data["shown"][sel].astype(np.float32))
+            preds.append(model.net(model.inputs(t, s)).numpy())
+    p = np.concatenate(preds) if preds else np.zeros(0)
+    y = data["jod"][idx]
+    return {"split": split, "pairs": int(len(idx)), "pearson": float(pearsonr(p, y)[0]),
+            "spearman": float(spearmanr(p, y)[0]), "rmse": float(np.sqrt(np.mean((p - y) ** 2)))}
+
+
+def save_weights(models: dict[str, DeepMetric], out: Path, extra: dict) -> Path:
+    """State dicts plus ``manifest.json`` (version, SHA-256, width, evaluation numbers)."""
+    import torch
+
+    from .._io import atomic_write, write_json
+
+    out = Path(out)
+    manifest = {}
+    for name, model in models.items():
+        buf = io.BytesIO()
+        torch.save(model.net.state_dict(), buf)
+        blob = buf.getvalue()
+        atomic_write(out / f"{name}.pt", lambda p, b=blob: p.write_bytes(b))
+        manifest[name] = {"file": f"{name}.pt", "version": WEIGHTS_VERSION, "width": model.width,
+                          "sha256": hashlib.sha256(blob).hexdigest(), **extra.get(name, {})}
+    write_json(out / "manifest.json", manifest)
+    return out / "manifest.json"
