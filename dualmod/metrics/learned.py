@@ -6,8 +6,8 @@ perceptual metric is distilled into a small fully-convolutional network that pre
 Here the teacher is ColorVideoVDP's JOD of a shown image against its target
 (``tools/metric_labels.py``), the inputs are PU21-encoded luminance maps scaled by 1/256 (the shown
 image, and for ``deep_fr`` also the target and their difference), at any resolution (trained at
-480 × 270): four strided conv blocks (conv, GroupNorm, GELU) → global average and max pooling → a
-two-layer regressor → JOD.
+480 × 270): 4 × 4 average pooling, four strided conv blocks (conv, GroupNorm, GELU) → global
+average and max pooling → a two-layer regressor → JOD.
 
 Weights ship as package data (``dualmod/metrics/weights/deep_{fr,nr}.pt``, a few hundred KB), are
 loaded with ``torch.load(weights_only=True)`` and ``strict=True`` after checking the format version
@@ -38,7 +38,7 @@ __all__ = ["DeepMetric", "deep_fr", "deep_nr", "load_model", "WEIGHTS_VERSION", 
 WEIGHTS_VERSION = 1
 
 
-def _net(in_channels: int, width: int = 16):
+def _net(in_channels: int, width: int = 12):
     import torch.nn as nn
 
     def block(i, o):
@@ -48,8 +48,9 @@ def _net(in_channels: int, width: int = 16):
     class Net(nn.Module):
         def __init__(self):
             super().__init__()
-            self.features = nn.Sequential(block(in_channels, width), block(width, 2 * width),
-                                          block(2 * width, 4 * width), block(4 * width, 4 * width))
+            self.features = nn.Sequential(nn.AvgPool2d(4, ceil_mode=True), block(in_channels, width),
+                                          block(width, 2 * width), block(2 * width, 4 * width),
+                                          block(4 * width, 4 * width))
             self.head = nn.Sequential(nn.Linear(8 * width, 32), nn.GELU(), nn.Linear(32, 1))
 
         def forward(self, x):
@@ -65,7 +66,7 @@ def _net(in_channels: int, width: int = 16):
 class DeepMetric:
     """A learned metric: ``kind`` "fr" (target and shown) or "nr" (shown only)."""
 
-    def __init__(self, kind: str, width: int = 16):
+    def __init__(self, kind: str, width: int = 12):
         if kind not in ("fr", "nr"):
             raise ValueError(f"kind must be 'fr' or 'nr', got {kind!r}")
         self.kind = kind
@@ -120,7 +121,7 @@ def load_model(kind: str) -> DeepMetric:
     import io
 
     state = torch.load(io.BytesIO(blob), map_location="cpu", weights_only=True)
-    model = DeepMetric(kind, width=int(entry.get("width", 16)))
+    model = DeepMetric(kind, width=int(entry.get("width", 12)))
     model.net.load_state_dict(state, strict=True)
     model.net.eval()
     return model

@@ -45,7 +45,7 @@ def load_dataset(pairs: Path, labels: Path) -> dict:
             "split": np.asarray(split)}
 
 
-def train_metric(data: dict, kind: str, *, epochs: int = 25, seed: int = 0, batch: int = 8, width: int = 16,
+def train_metric(data: dict, kind: str, *, epochs: int = 25, seed: int = 0, batch: int = 8, width: int = 12,
                  lr: float = 3e-3, progress: Callable[[str], None] | None = None) -> tuple[DeepMetric, list[float]]:
     """Train one metric on the ``train`` split; returns the model and the per-epoch training loss."""
     import torch
