@@ -13,9 +13,9 @@ from dualmod.training.metric import evaluate_metric, save_weights, train_metric
 
 def fake_data(n=48, seed=0):
     rng = np.random.default_rng(seed)
-    target = (rng.random((n, 32, 48)) * 300).astype(np.float16)
+    target = (rng.random((n, 64, 96)) * 300).astype(np.float16)
     level = rng.random(n)
-    shown = (target.astype(np.float32) + 40 * level[:, None, None] * rng.standard_normal((n, 32, 48))).astype(
+    shown = (target.astype(np.float32) + 40 * level[:, None, None] * rng.standard_normal((n, 64, 96))).astype(
         np.float16)
     jod = (10 - 3 * level).astype(np.float32)  # more noise, lower JOD
     split = np.where(np.arange(n) % 4 == 0, "test", "train")
@@ -37,7 +37,7 @@ def test_weights_round_trip_strictly(tmp_path, monkeypatch):
     monkeypatch.setattr(learned, "_weights_dir", lambda: tmp_path)
     learned.load_model.cache_clear()
     m = learned.load_model("fr")
-    x = np.random.default_rng(1).random((32, 48)).astype(np.float32) * 200
+    x = np.random.default_rng(1).random((64, 96)).astype(np.float32) * 200
     assert m.predict(x, x) == pytest.approx(fr.predict(x, x), rel=1e-6)
     # a corrupted file is refused
     blob = (tmp_path / "deep_nr.pt").read_bytes()
