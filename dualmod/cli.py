@@ -317,7 +317,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--pairs", required=True, help="folder written by tools/metric_pairs.py")
     p.add_argument("--labels", required=True, help="CSV written by tools/metric_labels.py")
     p.add_argument("--out", default="dualmod/metrics/weights", help="where to write the weights and manifest")
-    p.add_argument("--epochs", type=int, default=25)
+    p.add_argument("--epochs", type=int, default=40, help="most epochs; the best on the validation groups is kept")
     p.add_argument("--seed", type=int, default=0)
     _add(sub, "scenes", "list the built-in procedural HDR scenes (use them as builtin:NAME)",
          "dualmod scenes", cmd_scenes)
