@@ -105,33 +105,30 @@ def train_metric(data: dict, kind: str, *, epochs: int = 25, seed: int = 0, batc
     return model, log
 
 
-def _mse(model: DeepMetric, data: dict, idx: np.ndarray) -> float:
+def _predict(model: DeepMetric, data: dict, idx: np.ndarray) -> np.ndarray:
+    """Predicted JOD of the pairs ``idx``, in batches of 16."""
     import torch
 
-    with torch.inference_mode():
-        err = []
-        for b0 in range(0, len(idx), 16):
-            sel = idx[b0:b0 + 16]
-            t = torch.as_tensor(data["target"][sel].astype(np.float32))
-            s = torch.as_tensor(data["shown"][sel].astype(np.float32))
-            err.append((model.net(model.inputs(t, s)).numpy() - data["jod"][sel]) ** 2)
-    return float(np.mean(np.concatenate(err)))
-
-
-def evaluate_metric(model: DeepMetric, data: dict, split: str = "test") -> dict:
-    """Pearson and Spearman correlation with the labels, and RMSE, on one split."""
-    import torch
-    from scipy.stats import pearsonr, spearmanr
-
-    idx = np.nonzero(data["split"] == split)[0]
-    preds = []
+    preds = [np.zeros(0, np.float32)]
     with torch.inference_mode():
         for b0 in range(0, len(idx), 16):
             sel = idx[b0:b0 + 16]
             t = torch.as_tensor(data["target"][sel].astype(np.float32))
             s = torch.as_tensor(data["shown"][sel].astype(np.float32))
             preds.append(model.net(model.inputs(t, s)).numpy())
-    p = np.concatenate(preds) if preds else np.zeros(0)
+    return np.concatenate(preds)
+
+
+def _mse(model: DeepMetric, data: dict, idx: np.ndarray) -> float:
+    return float(np.mean((_predict(model, data, idx) - data["jod"][idx]) ** 2))
+
+
+def evaluate_metric(model: DeepMetric, data: dict, split: str = "test") -> dict:
+    """Pearson and Spearman correlation with the labels, and RMSE, on one split."""
+    from scipy.stats import pearsonr, spearmanr
+
+    idx = np.nonzero(data["split"] == split)[0]
+    p = _predict(model, data, idx)
     y = data["jod"][idx]
     return {"split": split, "pairs": int(len(idx)), "pearson": float(pearsonr(p, y)[0]),
             "spearman": float(spearmanr(p, y)[0]), "rmse": float(np.sqrt(np.mean((p - y) ** 2)))}
