@@ -16,7 +16,7 @@ Measures, in one run on the same data:
   warm (a subprocess, run twice; the second is reported).
 
 The target is the procedural ``window`` scene (smooth room, window, highlights)
-in nits; LED frames are per-zone maxima, as a simple solver would produce.
+in nits; the LED frame is the ``max`` heuristic's.
 """
 
 from __future__ import annotations
@@ -31,12 +31,13 @@ from typing import Callable
 
 import numpy as np
 
+from .dimming import solve
 from .display import reference
 from .display.simulate import simulate
 from .imaging.scenes import scene
 from .panel import Panel
 
-__all__ = ["run_bench", "format_table", "zone_max"]
+__all__ = ["run_bench", "format_table"]
 
 
 def _median_time(fn: Callable[[], object], repeat: int, warmup: int = 1) -> float:
@@ -48,26 +49,6 @@ def _median_time(fn: Callable[[], object], repeat: int, warmup: int = 1) -> floa
         fn()
         ts.append(time.perf_counter() - t0)
     return float(np.median(ts))
-
-
-def zone_max(panel: Panel, target: np.ndarray) -> np.ndarray:
-    """Per-LED max(R, G, B)/peak over nearest-LED zones (a simple LED frame for demos and benchmarks)."""
-    h, w = panel.height, panel.width
-    pos = panel.led_positions
-    m = target.max(axis=2)
-    if panel.leds.layout == "grid":
-        rows, cols = panel.leds.rows, panel.leds.cols
-        ry = np.minimum((np.arange(h) * rows) // h, rows - 1)
-        cx = np.minimum((np.arange(w) * cols) // w, cols - 1)
-        zone = ry[:, None] * cols + cx[None, :]
-    else:
-        from scipy.spatial import cKDTree
-
-        ys, xs = np.mgrid[0:h, 0:w]
-        zone = cKDTree(pos).query(np.stack([xs.ravel(), ys.ravel()], axis=1))[1].reshape(h, w)
-    out = np.zeros(pos.shape[0])
-    np.maximum.at(out, zone.ravel(), m.ravel())
-    return np.clip(out / panel.peak_nits, 0.0, 1.0)
 
 
 _FIRST_CALL = r"""
@@ -98,7 +79,7 @@ def _first_call() -> dict:
 def _case(name: str, repeat: int, straightforward: bool, sf_repeat: int) -> dict:
     panel = Panel.load(name)
     target = scene("window", panel.height, panel.width)
-    leds = zone_max(panel, target)
+    leds = solve(panel, target, method="max")
     dst = np.empty_like(target)
     floor = _median_time(lambda: np.copyto(dst, target), repeat)
     sim = simulate(panel, leds, target)

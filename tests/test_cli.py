@@ -168,8 +168,11 @@ def test_demo_writes_report(tmp_path):
     r = run("demo", "--out", tmp_path / "demo")
     assert r.returncode == 0, r.stderr
     assert (tmp_path / "demo" / "demo.png").stat().st_size > 1000
-    summary = json.loads((tmp_path / "demo" / "summary.json").read_text())
-    assert summary["panel"] == "fald-1080p-576" and 0 < summary["power"] <= 1
+    result = json.loads((tmp_path / "demo" / "summary.json").read_text())
+    assert result["panel"] == "fald-1080p-576" and len(result["rows"]) == 12
+    by = {s["method"]: s for s in result["summary"]}
+    assert set(by) == {"max", "sqrt", "seetzen2004", "optimal"} and all(0 < s["power"] <= 1 for s in by.values())
+    assert "PU21-PSNR" in r.stdout
 
 
 def test_compare_writes_tables(tmp_path, small_profile):
