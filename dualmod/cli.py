@@ -95,7 +95,7 @@ def cmd_demo(args) -> int:
     import matplotlib.pyplot as plt
 
     from ._io import atomic_path, write_json
-    from .compare import format_table
+    from .compare import format_table, summarize
     from .dimming import solve
     from .display.simulate import simulate
     from .imaging.scenes import scene
@@ -122,12 +122,7 @@ def cmd_demo(args) -> int:
                   file=sys.stderr, flush=True)
             if name == "window":
                 sims[m] = (target, sim)
-    summary = [{"method": m, "images": 3,
-                **{k: float(np.mean([r[k] for r in rows if r["method"] == m]))
-                   for k in ("pu21_psnr", "pu21_ssim", "power", "clipped_fraction", "halo", "solve_ms")}}
-               for m in methods]
-    for s_ in summary:
-        s_["fps"] = 1000.0 / max(s_["solve_ms"], 1e-9)
+    summary = summarize(rows)
     fig, axes = plt.subplots(2, 3, figsize=(15, 6.4), constrained_layout=True)
     target, _ = sims["max"]
     panels = [(luminance(target), "target"), (sims["max"][1].backlight, "backlight: max"),

@@ -114,7 +114,10 @@ def summarize(rows: list[dict]) -> list[dict]:
     out = []
     for m in dict.fromkeys(r["method"] for r in rows):
         sel = [r for r in rows if r["method"] == m]
-        mean = lambda k: float(np.mean([r[k] for r in sel]))  # noqa: E731
+
+        def mean(k: str, sel=sel) -> float:
+            return float(np.mean([r[k] for r in sel]))
+
         finite = [r["pu21_psnr"] for r in sel if np.isfinite(r["pu21_psnr"])]
         out.append({"method": m, "images": len(sel), "pu21_psnr": float(np.mean(finite)) if finite else float("inf"),
                     "pu21_ssim": mean("pu21_ssim"), "power": mean("power"),

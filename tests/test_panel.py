@@ -1,6 +1,4 @@
 # SPDX-License-Identifier: BSD-3-Clause
-import os
-
 import numpy as np
 import pytest
 
