@@ -20,7 +20,7 @@ def adalight_frame(levels, *, gamma: float = 1.0) -> bytes:
     Examples
     --------
     >>> adalight_frame([0.0, 1.0]).hex()
-    '4164610001540000000000ffffff'
+    '416461000154000000ffffff'
     """
     a = np.asarray(levels, dtype=np.float64)
     if a.ndim == 1:
