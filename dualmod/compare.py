@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import csv
 import time
-import warnings
 from pathlib import Path
 from typing import Callable, Iterable
 
@@ -87,9 +86,8 @@ def compare(panel: Panel, images: Iterable[str], method_names: Iterable[str], *,
     done = 0
     warmed: set[str] = set()
     for img in images:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            target, _ = load(img, panel, exposure=exposure, fit=fit)
+        target, _ = load(img, panel, exposure=exposure, fit=fit)  # reading warnings are collected, not shown
+        image, split = (Path(img).name if not img.startswith("builtin:") else img), _split_of(img)
         for m, base, opts in specs:
             if m not in warmed:  # first call compiles/loads kernels and builds tables: not part of the timing
                 solve(panel, target, method=base, **opts)
@@ -99,8 +97,7 @@ def compare(panel: Panel, images: Iterable[str], method_names: Iterable[str], *,
             dt = time.perf_counter() - t0
             sim = simulate(panel, leds, target)
             scores = evaluate(target, sim, panel=panel)
-            rows.append({"image": Path(img).name if not img.startswith("builtin:") else img,
-                         "split": _split_of(img), "method": m,
+            rows.append({"image": image, "split": split, "method": m,
                          **{k: scores[k] for k in FIELDS if k in scores}, "solve_ms": dt * 1e3})
             done += 1
             if progress:

@@ -22,7 +22,7 @@ from functools import lru_cache
 import numba as nb
 import numpy as np
 
-from ..display.backlight import _model as _backlight_model
+from ..display.backlight import backlight_model
 from ..panel import Panel
 from .zones import zone_stats
 
@@ -34,7 +34,7 @@ def led_matrix(panel: Panel, xs: np.ndarray, ys: np.ndarray):
     import scipy.sparse as sp
     from scipy.spatial import cKDTree
 
-    model = _backlight_model(panel)
+    model = backlight_model(panel)
     v = model.vleds
     pts = np.stack([np.asarray(xs, float), np.asarray(ys, float)], axis=1)
     r = model.psf.radius * np.sqrt(2.0) + 1e-9  # the square support fits in this circle
@@ -129,13 +129,11 @@ def min_power_lp(panel: Panel, target: np.ndarray, *, tolerance: float = 1e-3, m
     import scipy.sparse as sp
     from scipy.optimize import linprog
 
-    from ..display.backlight import BacklightModel
     from .zones import zone_map
 
     h, w = panel.height, panel.width
-    zs = zone_stats(panel, target)  # validates the target
-    del zs
-    bmodel: BacklightModel = _backlight_model(panel)
+    zone_stats(panel, target)  # raises InputError on NaN/Inf/negative values (see validates_target)
+    bmodel = backlight_model(panel)
     ch = panel.leds.channels
     planes = [target.max(axis=2)] if ch == 1 else [target[..., c] for c in range(3)]
     labels = zone_map(panel).labels(h, w)

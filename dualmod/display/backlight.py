@@ -36,8 +36,8 @@ from . import _kernels
 from .psf import PSF, make_psf
 from .response import Response
 
-__all__ = ["backlight", "quantize_leds", "BacklightModel", "VirtualLeds", "virtual_leds", "check_leds",
-           "led_response", "MAX_PATCH_BYTES"]
+__all__ = ["backlight", "backlight_model", "quantize_leds", "BacklightModel", "VirtualLeds", "virtual_leds",
+           "check_leds", "led_response", "MAX_PATCH_BYTES"]
 
 #: Memory limit for the precomputed PSF patches of the general path.
 MAX_PATCH_BYTES = 1 << 30
@@ -88,8 +88,13 @@ def virtual_leds(panel: Panel, radius: float = math.inf) -> VirtualLeds:
     return VirtualLeds(x[keep], y[keep], src[keep], wt[keep], fx[keep], fy[keep])
 
 
+@lru_cache(maxsize=16)
 def led_response(panel: Panel) -> Response:
-    """The LED drive → light response of a panel with its drive bit depth."""
+    """The (cached) LED drive → light response of a panel with its drive bit depth.
+
+    Cached so its threshold and level tables (65536 entries at 16 bits) are built once per panel,
+    not on every frame.
+    """
     leds = panel.leds
     return Response(leds.response, leds.bit_depth, gamma=leds.gamma, lut=leds.lut)
 
@@ -211,7 +216,7 @@ class BacklightModel:
             r1[k] = np.where(any_in, nr - inside[:, ::-1].argmax(axis=1), 0)
         gx_vals = np.concatenate(vals) if vals else np.zeros(0, np.float32)
         return dict(row_ptr=row_ptr, row_members=order.astype(np.int64), gx_x0=x0, gx_n=cnt, gx_off=off,
-                    gx_vals=gx_vals, gy=gy, gy_r0=r0, gy_r1=r1)
+                    gx_vals=gx_vals, gy=gy, gy_r0=r0, gy_r1=r1, row_y=row_y, row_of=row_of.ravel())
 
     def _patch_tables(self):
         p, v = self.panel, self.vleds
@@ -259,7 +264,8 @@ class BacklightModel:
 
 
 @lru_cache(maxsize=16)
-def _model(panel: Panel) -> BacklightModel:
+def backlight_model(panel: Panel) -> BacklightModel:
+    """The (cached) :class:`BacklightModel` of a panel."""
     return BacklightModel(panel)
 
 
@@ -287,5 +293,5 @@ def backlight(panel: Panel, leds, *, quantize: bool = True) -> np.ndarray:
     1000
     """
     levels = quantize_leds(panel, leds)[0] if quantize else check_leds(panel, leds)
-    out = _model(panel).render(levels)
+    out = backlight_model(panel).render(levels)
     return out[..., 0] if panel.leds.channels == 1 else out

@@ -15,7 +15,7 @@ import numpy as np
 
 from ..errors import InputError
 from ..panel import Panel
-from .backlight import _model as _backlight_model
+from .backlight import backlight_model
 from .backlight import quantize_leds
 from . import _kernels
 from .lcd import _invalid_target, lcd_model
@@ -120,7 +120,7 @@ def simulate(panel: Panel, leds, target=None, lcd=None, *, out: Simulation | Non
         raise InputError(f"panel must be a dm.Panel, got {type(panel).__name__}; use dm.Panel.load(name)")
     levels, drive = quantize_leds(panel, leds)
     reuse = out if (out is not None and out.panel == panel) else None
-    bmodel = _backlight_model(panel)
+    bmodel = backlight_model(panel)
     lmodel = lcd_model(panel)
     b_out = None if reuse is None else _hwc(reuse.backlight)
     if lcd is None and target is not None and bmodel.path == "separable" and lmodel.gamma_kernel is not None:

@@ -32,7 +32,7 @@ import numpy as np
 import torch
 
 from ..panel import Panel
-from .backlight import BacklightModel, led_response
+from .backlight import backlight_model, led_response
 from .lcd import lcd_model
 
 __all__ = ["TorchDisplay"]
@@ -56,7 +56,7 @@ class TorchDisplay(torch.nn.Module):
         h, w = size if size is not None else (panel.height, panel.width)
         self.size = (int(h), int(w))
         self.channels = panel.leds.channels
-        model = BacklightModel(panel)
+        model = backlight_model(panel)  # shared, cached geometry: vleds, PSF, normalisation
         v = model.vleds
         xs = (np.arange(w) + 0.5) * panel.width / w - 0.5
         ys = (np.arange(h) + 0.5) * panel.height / h - 0.5
@@ -65,9 +65,8 @@ class TorchDisplay(torch.nn.Module):
         self.register_buffer("vweight", torch.as_tensor(v.weight, **f))
         if model.psf.terms is not None:
             self.separable = True
-            ry = np.round(v.y, 9)
-            row_y, row_of = np.unique(ry, return_inverse=True)
-            self.register_buffer("row_of", torch.as_tensor(row_of.ravel(), dtype=torch.long))
+            row_y, row_of = model.tables["row_y"], model.tables["row_of"]
+            self.register_buffer("row_of", torch.as_tensor(row_of, dtype=torch.long))
             self.nrows = int(row_y.size)
             gx, gy = [], []
             for t in model.psf.terms:
