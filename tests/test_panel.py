@@ -150,23 +150,25 @@ def test_bad_files(tmp_path):
         dm.Panel.load("not-a-panel")
 
 
-def test_lut_files_validated(tmp_path):
-    lcd = {"response": "lut", "bit_depth": 8, "contrast_ratio": 100, "lut_file": "lcd.csv"}
+LCD_LUT = {"response": "lut", "bit_depth": 8, "contrast_ratio": 100, "lut_file": "lcd.csv"}
+
+
+def test_lut_file_loaded(tmp_path):
     (tmp_path / "lcd.csv").write_text("code,value\n0,0\n128,0.6\n255,1\n")
-    p = make_panel(lcd=lcd, base_dir=tmp_path)
+    p = make_panel(lcd=LCD_LUT, base_dir=tmp_path)
     assert p.lcd.lut.shape == (3, 2) and p.lcd.lut[1, 0] == pytest.approx(128 / 255)
-    (tmp_path / "lcd.csv").write_text("0,0\n128,0.7\n100,0.8\n255,1\n")
-    with pytest.raises(ProfileError, match="lcd.lut_file: .*increase strictly"):
-        make_panel(lcd=lcd, base_dir=tmp_path)
-    (tmp_path / "lcd.csv").write_text("0,0\n128,0.9\n255,0.8\n")
-    with pytest.raises(ProfileError, match="must not decrease"):
-        make_panel(lcd=lcd, base_dir=tmp_path)
-    (tmp_path / "lcd.csv").write_text("0,0\n200,1\n")
-    with pytest.raises(ProfileError, match="codes must run from 0 to 255"):
-        make_panel(lcd=lcd, base_dir=tmp_path)
-    (tmp_path / "lcd.csv").write_text("0,0\n128,abc\n255,1\n")
-    with pytest.raises(ProfileError, match="not a number"):
-        make_panel(lcd=lcd, base_dir=tmp_path)
+
+
+@pytest.mark.parametrize("text,match", [
+    ("0,0\n128,0.7\n100,0.8\n255,1\n", "lcd.lut_file: .*increase strictly"),
+    ("0,0\n128,0.9\n255,0.8\n", "must not decrease"),
+    ("0,0\n200,1\n", "codes must run from 0 to 255"),
+    ("0,0\n128,abc\n255,1\n", "not a number"),
+])
+def test_bad_lut_files_rejected(tmp_path, text, match):
+    (tmp_path / "lcd.csv").write_text(text)
+    with pytest.raises(ProfileError, match=match):
+        make_panel(lcd=LCD_LUT, base_dir=tmp_path)
 
 
 def test_psf_image_file(tmp_path):

@@ -55,10 +55,6 @@ register("optimal", optimal)
 register("zerman", zerman)
 
 
-for _f in (global_dimming, max_dimming, mean_dimming, sqrt_dimming, cho_dimming, percentile_dimming):
-    _f.validates_target = True  # zone_stats raises InputError on NaN/Inf/negative values
-
-
 def methods() -> list[str]:
     """Names of the registered solvers, sorted."""
     return sorted(SOLVERS)
@@ -107,7 +103,7 @@ def solve(panel: Panel, target, method: str = "global", **options) -> np.ndarray
         valid = [k for k, p in params.items() if p.kind is inspect.Parameter.KEYWORD_ONLY]
         raise InputError(f"method {key!r} does not take option(s) {', '.join(unknown)}; "
                          f"its options: {', '.join(valid) or 'none'}")
-    # values are validated in the solver's own pass over the image where it declares so (zone statistics)
+    # a solver marked ``validates_target`` checks the values in its own pass (zone statistics); else we scan
     t = check_target(panel, target, values=not getattr(func, "validates_target", False))
     leds = np.asarray(func(panel, t, **options), dtype=np.float64)
     want = (panel.n_leds,) if panel.leds.channels == 1 else (panel.n_leds, 3)

@@ -86,3 +86,9 @@ def percentile_dimming(panel: Panel, target: np.ndarray, *, level: float = 0.95)
         The fraction of the zone's pixels the LED alone need not clip.
     """
     return np.clip(zone_stats(panel, target, percentile=level).percentile, 0.0, 1.0)
+
+
+# Each of these reads the target through zone_stats, which raises InputError on NaN/Inf/negative
+# values in the same pass, so dm.solve need not scan the image first.
+for _solver in (global_dimming, max_dimming, mean_dimming, sqrt_dimming, cho_dimming, percentile_dimming):
+    _solver.validates_target = True

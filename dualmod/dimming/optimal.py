@@ -150,5 +150,3 @@ def optimal(panel: Panel, target: np.ndarray, *, power_weight: float = 0.0, step
     return optimize_leds(panel, target, power_weight=power_weight, steps=steps, lr=lr, size=size, tol=tol,
                          power_budget=power_budget).leds
 
-
-optimal.validates_target = False  # dm.solve checks the target's values before the optimiser sees it
