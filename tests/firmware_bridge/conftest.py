@@ -110,3 +110,18 @@ def vectors():
     if not VECTORS.is_file():
         pytest.skip("../shared/dmlink-vectors.json not present")
     return json.loads(VECTORS.read_text())
+
+
+@pytest.fixture
+def emulator():
+    """Start emulators (``emulator(**flags)``); all are stopped after the test."""
+    from firmware_bridge.emulator import Emulator
+    started = []
+
+    def start(**kw):
+        emu = Emulator(**kw).start()
+        started.append(emu)
+        return emu
+    yield start
+    for emu in started:
+        emu.stop()
