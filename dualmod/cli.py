@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import textwrap
 import time
 from pathlib import Path
 
@@ -31,7 +30,7 @@ class _Parser(argparse.ArgumentParser):
 
 def _add(sub, name: str, help: str, example: str, func) -> argparse.ArgumentParser:
     p = sub.add_parser(name, help=help, description=help,
-                       epilog="example:\n  " + textwrap.dedent(example).strip().replace("\n", "\n  "),
+                       epilog="example:\n  " + "\n  ".join(line.strip() for line in example.strip().splitlines()),
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     p.set_defaults(func=func)
     p.add_argument("--json", metavar="PATH", help="also write the results as JSON to PATH")
@@ -336,6 +335,9 @@ def build_parser() -> argparse.ArgumentParser:
              "dualmod demo --out out/demo", cmd_demo)
     p.add_argument("--out", default="out/demo", help="output folder (default out/demo)")
     p.add_argument("--panel", default="fald-1080p-576", help="panel profile name or .toml path")
+    from .cli_bridge import add_bridge
+
+    add_bridge(sub, _add)
     return parser
 
 

@@ -53,12 +53,16 @@ def build(target: str = "host") -> Path:
     return out
 
 
-def read_shown_log(path) -> list[tuple[int, int, str]]:
-    """Parse a ``--shown-log`` file: (seq, shown_crc32, kind) per line."""
+def read_shown_log(path, *, times: bool = False) -> list[tuple]:
+    """Parse a ``--shown-log`` file: (seq, shown_crc32, kind) per line, plus the CLOCK_MONOTONIC
+    time in seconds if ``times``."""
     rows = []
     for line in Path(path).read_text().splitlines():
-        seq, crc, kind = line.split()
-        rows.append((int(seq), int(crc, 16), kind))
+        parts = line.split()
+        if len(parts) < 4:
+            break                                  # a line still being written
+        row = (int(parts[0]), int(parts[1], 16), parts[2])
+        rows.append(row + (float(parts[3]),) if times else row)
     return rows
 
 
@@ -123,11 +127,11 @@ class Emulator:
             self.proc.kill()
             self.proc.wait()
 
-    def wait_for_log(self, path, count: int, timeout: float = 5.0) -> list[tuple[int, int, str]]:
+    def wait_for_log(self, path, count: int, timeout: float = 5.0, *, times: bool = False) -> list[tuple]:
         """Poll a shown-log until it has ``count`` lines (or ``timeout`` passes); return them."""
         deadline = time.monotonic() + timeout
         while True:
-            rows = read_shown_log(path) if Path(path).exists() else []
+            rows = read_shown_log(path, times=times) if Path(path).exists() else []
             if len(rows) >= count or time.monotonic() > deadline:
                 return rows
             time.sleep(0.005)

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import collections
 import logging
+import os
 import random
 import struct
 import threading
@@ -89,7 +90,9 @@ def _open_port(url: str, baudrate: int):
     try:
         return serial.serial_for_url(url, baudrate=baudrate, timeout=0.02, write_timeout=2.0)
     except (serial.SerialException, OSError, ValueError) as exc:
-        raise LinkError(f"cannot open {url}: {exc}") from None
+        code = exc.args[0] if exc.args and isinstance(exc.args[0], int) else getattr(exc, "errno", None)
+        why = os.strerror(code) if isinstance(code, int) else str(exc)
+        raise LinkError(f"cannot open {url}: {why}") from None
 
 
 class DmlinkLink:

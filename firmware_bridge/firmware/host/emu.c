@@ -8,8 +8,9 @@
  *
  * With --pty the first line on stdout is the path of the pseudo-terminal to open; --pty-link also
  * points a symlink there, a stable name across restarts. --shown-log writes one line per change of
- * what drives the LEDs: "SEQ CRC32 KIND" (KIND frame, pattern, blank or watchdog), CRC32 being the
- * CRC-32 of the u16 values as little-endian bytes (shown_crc32).
+ * what drives the LEDs: "SEQ CRC32 KIND TIME" (KIND frame, pattern, blank or watchdog; CRC32 the
+ * CRC-32 of the u16 values as little-endian bytes, shown_crc32, in hex; TIME CLOCK_MONOTONIC in
+ * seconds, the clock Python's time.monotonic() reads on Linux).
  */
 #define _XOPEN_SOURCE 700
 #define _DEFAULT_SOURCE
@@ -86,7 +87,10 @@ static void io_show(void *ctx, const uint16_t *values, size_t n, uint16_t seq, e
     (void)values;
     (void)n;
     if (e->shown_log) {
-        fprintf(e->shown_log, "%u %08x %s\n", (unsigned)seq, (unsigned)crc, names[kind]);
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        fprintf(e->shown_log, "%u %08x %s %lld.%06ld\n", (unsigned)seq, (unsigned)crc, names[kind],
+                (long long)ts.tv_sec, (long)(ts.tv_nsec / 1000));
         fflush(e->shown_log);
     }
 }
