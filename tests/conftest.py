@@ -8,6 +8,9 @@ import pytest
 
 import dualmod as dm
 
+#: firmware fixtures (the C core through ctypes, the emulator) live in their own module
+pytest_plugins = ["fwfixtures"]
+
 
 def make_panel(width=48, height=32, *, peak=500.0, layout="grid", rows=4, cols=6, psf=None, lcd=None, leds=None,
                panel=None, base_dir=None, positions_file=None):

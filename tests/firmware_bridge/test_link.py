@@ -134,7 +134,8 @@ def test_watchdog_blanks_a_silent_link(emulator, tmp_path):
         rows = emu.wait_for_log(log, 2, timeout=3.0, times=True)
         assert [r[2] for r in rows] == ["frame", "watchdog"]
         silence = rows[1][3] - rows[0][3]                  # on the emulator's clock, from the frame it showed
-        assert 0.100 <= silence <= 0.150                   # DESIGN §9: within watchdog_ms + 50 ms
+        # DESIGN §9: within watchdog_ms + 50 ms; the millisecond clock may cut it short by < 1 ms
+        assert 0.099 <= silence <= 0.150
         ack = link.send_frame(np.ones(4), wait=True)
         assert ack.watchdog_tripped
 

@@ -1,5 +1,7 @@
 # SPDX-License-Identifier: BSD-3-Clause
-"""The C firmware core loaded with ctypes (``build/libdmlink.so``), driven on an injected clock."""
+"""Fixtures for the firmware tests, a plugin of tests/conftest.py (a second conftest.py would shadow
+tests/conftest.py, which other tests import by name): the C core through ctypes, on an injected clock,
+and the emulator."""
 
 from __future__ import annotations
 
@@ -13,7 +15,7 @@ import pytest
 from firmware_bridge import protocol as p
 from firmware_bridge.emulator import build
 
-VECTORS = Path(__file__).resolve().parents[3] / "shared" / "dmlink-vectors.json"
+VECTORS = Path(__file__).resolve().parents[2] / "shared" / "dmlink-vectors.json"
 
 WRITE_FN = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.POINTER(ctypes.c_uint8), ctypes.c_size_t)
 SHOW_FN = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.POINTER(ctypes.c_uint16), ctypes.c_size_t, ctypes.c_uint16,
