@@ -8,8 +8,7 @@ error (no port, no handshake, a refusal) is one readable line and exit status 2.
 from __future__ import annotations
 
 import csv
-import signal
-import subprocess
+import os
 import sys
 import time
 from pathlib import Path
@@ -216,14 +215,9 @@ def cmd_emulate(args) -> int:
     if args.pty_link:
         cmd += ["--pty-link", args.pty_link]
     print(f"dmlink-emu: {zones} zones x {args.channels} channels; open the path below (Ctrl-C stops)",
-          file=sys.stderr)
-    proc = subprocess.Popen(cmd)
-    try:
-        return proc.wait()
-    except KeyboardInterrupt:
-        proc.send_signal(signal.SIGTERM)
-        proc.wait()
-        return 0
+          file=sys.stderr, flush=True)
+    sys.stdout.flush()
+    os.execv(cmd[0], cmd)          # the emulator replaces this process: signals reach it directly
 
 
 def add_bridge(sub, add) -> None:
