@@ -22,14 +22,11 @@ range quality metric trained on HDR-VDP-2. IEEE ICIP.
 
 from __future__ import annotations
 
-import hashlib
-import json
 from functools import lru_cache
 from importlib import resources
 
 import numpy as np
 
-from ..errors import DualmodError
 from .context import Pair
 
 __all__ = ["DeepMetric", "deep_fr", "deep_nr", "load_model", "WEIGHTS_VERSION", "model_inputs"]
@@ -104,23 +101,10 @@ def _weights_dir():
 @lru_cache(maxsize=2)
 def load_model(kind: str) -> DeepMetric:
     """The shipped ``deep_fr`` / ``deep_nr`` model, checked (version, SHA-256) and loaded strictly."""
-    import torch
+    from .._weights import load_checked
 
-    folder = _weights_dir()
-    try:
-        manifest = json.loads((folder / "manifest.json").read_text())
-        entry = manifest[f"deep_{kind}"]
-        blob = (folder / entry["file"]).read_bytes()
-    except (FileNotFoundError, KeyError, json.JSONDecodeError) as exc:
-        raise DualmodError(f"deep_{kind}: shipped weights are missing or unreadable ({exc}); "
-                           "run 'dualmod train-metric' to produce them") from None
-    if entry.get("version") != WEIGHTS_VERSION:
-        raise DualmodError(f"deep_{kind}: weights version {entry.get('version')} != {WEIGHTS_VERSION}")
-    if hashlib.sha256(blob).hexdigest() != entry["sha256"]:
-        raise DualmodError(f"deep_{kind}: weights checksum mismatch (corrupt package data?)")
-    import io
-
-    state = torch.load(io.BytesIO(blob), map_location="cpu", weights_only=True)
+    state, entry = load_checked(_weights_dir(), f"deep_{kind}", WEIGHTS_VERSION,
+                                how_to_make="run 'dualmod train-metric' to produce them")
     model = DeepMetric(kind, width=int(entry.get("width", 12)))
     model.net.load_state_dict(state, strict=True)
     model.net.eval()

@@ -16,8 +16,6 @@ Reproduce the shipped weights with:
 from __future__ import annotations
 
 import csv
-import hashlib
-import io
 import json
 import time
 from pathlib import Path
@@ -136,18 +134,10 @@ def evaluate_metric(model: DeepMetric, data: dict, split: str = "test") -> dict:
 
 def save_weights(models: dict[str, DeepMetric], out: Path, extra: dict) -> Path:
     """State dicts plus ``manifest.json`` (version, SHA-256, width, evaluation numbers)."""
-    import torch
+    from .._weights import save_checked
 
-    from .._io import atomic_write, write_json
-
-    out = Path(out)
-    manifest = {}
+    path = Path(out) / "manifest.json"
     for name, model in models.items():
-        buf = io.BytesIO()
-        torch.save(model.net.state_dict(), buf)
-        blob = buf.getvalue()
-        atomic_write(out / f"{name}.pt", lambda p, b=blob: p.write_bytes(b))
-        manifest[name] = {"file": f"{name}.pt", "version": WEIGHTS_VERSION, "width": model.width,
-                          "sha256": hashlib.sha256(blob).hexdigest(), **extra.get(name, {})}
-    write_json(out / "manifest.json", manifest)
-    return out / "manifest.json"
+        path = save_checked(out, name, model.net.state_dict(), WEIGHTS_VERSION,
+                            {"width": model.width, **extra.get(name, {})})
+    return path
