@@ -32,22 +32,24 @@ def _percentiles(a_ms) -> dict:
     return {f"p{q}": float(np.percentile(a, q)) for q in (50, 90, 99, 99.9)} | {"max": float(a.max())}
 
 
+def _stream(link, pool, frames: int) -> float:
+    """Send ``frames`` frames from ``pool`` as fast as two-in-flight allows; seconds taken."""
+    t0 = time.perf_counter()
+    for i in range(frames):
+        link.wait_slot(1.0)
+        link.send_frame(pool[i % len(pool)])
+    link.flush(5.0)
+    return time.perf_counter() - t0
+
+
 def bench_throughput(*, frames: int = 3000, zones: int = 144, channels: int = 3, seed: int = 0) -> dict:
     rng = np.random.default_rng(seed)
     pool = rng.random((32, zones, channels) if channels > 1 else (32, zones))
     with Emulator(zones=zones, channels=channels, watchdog_ms=1000) as emu, DmlinkLink(emu.path) as link:
-        for f in pool[:8]:                                     # warm up
-            link.wait_slot(1.0)
-            link.send_frame(f)
-        link.flush(2.0)
+        _stream(link, pool, 8)                                  # warm up
         link.latencies.clear()
         acked0 = link.stats["frames_acked"]
-        t0 = time.perf_counter()
-        for i in range(frames):
-            link.wait_slot(1.0)
-            link.send_frame(pool[i % len(pool)])
-        link.flush(5.0)
-        dt = time.perf_counter() - t0
+        dt = _stream(link, pool, frames)
         acked = link.stats["frames_acked"] - acked0
         return {"zones": zones, "channels": channels, "frames": frames, "acked": acked, "seconds": dt,
                 "frames_per_s": acked / dt, "max_in_flight": link.stats["max_in_flight"],
@@ -79,12 +81,7 @@ def bench_faults(*, frames: int = 3000, zones: int = 144, channels: int = 3, fli
         with Emulator(zones=zones, channels=channels, watchdog_ms=0, shown_log=log) as emu:
             with FaultyProxy(emu.path, flip=flip, drop=drop, duplicate=duplicate, split=split, seed=seed) as proxy, \
                     DmlinkLink(proxy.path, ack_timeout=0.1) as link:
-                t0 = time.perf_counter()
-                for i in range(frames):
-                    link.wait_slot(1.0)
-                    link.send_frame(pool[i % len(pool)])
-                link.flush(3.0)
-                dt = time.perf_counter() - t0
+                dt = _stream(link, pool, frames)
                 sent = dict(link.sent)
                 status = link.status()
                 stats = dict(link.stats)
