@@ -88,28 +88,26 @@ def cmd_bench(args) -> int:
 
 
 def cmd_demo(args) -> int:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from ._io import atomic_path, write_json
+    from ._io import write_json
     from .compare import format_table, summarize
     from .dimming import solve
     from .display.simulate import simulate
     from .imaging.scenes import scene
     from .metrics import evaluate
     from .panel import Panel
+    from .report import ImageResult, preview, write_report
 
     out = Path(args.out)
     _ensure_parent(out / "summary.json")
     panel = Panel.load(args.panel)
-    methods = ["max", "sqrt", "seetzen2004", "optimal"]
-    rows, sims = [], {}
-    for name in ("window", "night", "specular"):
+    methods = ["max", "sqrt", "seetzen2004", "optimal", "cnn"]
+    scenes = ("window", "night", "specular")
+    rows, results = [], []
+    for name in scenes:
         target = np.minimum(scene(name, panel.height, panel.width), panel.peak_nits)
+        result = ImageResult(f"builtin:{name}", target, {})
         for m in methods:
-            if name == "window":  # untimed first call: kernels load, tables are built
+            if name == scenes[0]:  # untimed first call: kernels load, tables are built
                 solve(panel, target, method=m)
             t0 = time.perf_counter()
             leds = solve(panel, target, method=m)
@@ -117,30 +115,20 @@ def cmd_demo(args) -> int:
             sim = simulate(panel, leds, target)
             rows.append({"image": f"builtin:{name}", "method": m, "solve_ms": dt * 1e3,
                          **evaluate(target, sim, panel=panel)})
-            print(f"demo: {name:<9} {m:<12} {rows[-1]['pu21_psnr']:6.2f} dB  power {sim.power:.3f}",
-                  file=sys.stderr, flush=True)
-            if name == "window":
-                sims[m] = (target, sim)
+            result.sims[m] = preview(sim)
+            print(f"demo: {name:<9} {m:<12} {rows[-1]['pu21_psnr']:6.2f} dB  power {sim.power:.3f}  "
+                  f"{dt * 1e3:7.1f} ms", file=sys.stderr, flush=True)
+        results.append(result)
     summary = summarize(rows)
-    fig, axes = plt.subplots(2, 3, figsize=(15, 6.4), constrained_layout=True)
-    target, _ = sims["max"]
-    panels = [(luminance(target), "target"), (sims["max"][1].backlight, "backlight: max"),
-              (luminance(sims["max"][1].displayed), "shown: max"), (luminance(target), "target"),
-              (sims["optimal"][1].backlight, "backlight: optimal"),
-              (luminance(sims["optimal"][1].displayed), "shown: optimal")]
-    for ax, (img, title) in zip(axes.ravel(), panels):
-        im = ax.imshow(np.log10(np.maximum(img, 1e-3)), cmap="inferno", vmin=-2, vmax=np.log10(panel.peak_nits))
-        ax.set_title(title)
-        ax.axis("off")
-    fig.colorbar(im, ax=axes, shrink=0.8, label="log10 cd/m²")
-    with atomic_path(out / "demo.png") as tmp:
-        fig.savefig(tmp, format="png", dpi=70)
-    plt.close(fig)
-    result = {"panel": panel.name, "scenes": ["window", "night", "specular"], "summary": summary, "rows": rows}
+    page = write_report(out, panel, results, summary, title="dualmod demo",
+                        notes="Built-in procedural scenes (window, night, specular) at the panel resolution, "
+                              "clipped to the panel peak; solve times on this machine, first call excluded.")
+    result = {"panel": panel.name, "scenes": list(scenes), "summary": summary, "rows": rows,
+              "report": str(page)}
     write_json(out / "summary.json", result)
-    print(f"demo: {panel.name}, built-in scenes window, night, specular")
+    print(f"demo: {panel.name}, built-in scenes {', '.join(scenes)}")
     print(format_table(summary))
-    print(f"wrote {out / 'demo.png'} and {out / 'summary.json'}")
+    print(f"report: {page.resolve()}")
     _emit_json(args, result)
     return 0
 
@@ -218,8 +206,18 @@ def cmd_compare(args) -> int:
     panel = Panel.load(args.panel)
     out = Path(args.out)
     _ensure_parent(out / "results.csv")
+    kept: dict = {}
+
+    def keep(image, method, target, sim):
+        from .report import ImageResult, preview
+        from .report.html import _shrink
+
+        if image not in kept:
+            kept[image] = ImageResult(image, _shrink(target), {})
+        kept[image].sims[method] = preview(sim)
+
     rows = compare(panel, args.images, args.methods.split(","), exposure=args.exposure, fit=args.fit,
-                   progress=lambda s: print(s, file=sys.stderr, flush=True))
+                   progress=lambda s: print(s, file=sys.stderr, flush=True), on_result=keep if args.report else None)
     summary = summarize(rows)
     with atomic_path(out / "results.csv") as tmp:
         with open(tmp, "w", newline="") as fh:
@@ -233,6 +231,16 @@ def cmd_compare(args) -> int:
           + (f" (splits: {', '.join(splits)})" if splits else ""))
     print(format_table(summary))
     print(f"wrote {out / 'results.csv'} and {out / 'results.json'}")
+    if args.pareto:
+        from .report import pareto_figure
+
+        pareto_figure(summary, out / args.pareto, title=f"{panel.name}, {len({r['image'] for r in rows})} images")
+        print(f"wrote {out / args.pareto}")
+    if args.report:
+        from .report import write_report
+
+        page = write_report(out, panel, list(kept.values()), summary, title=f"dualmod compare: {panel.name}")
+        print(f"wrote {page}")
     _emit_json(args, result)
     return 0
 
@@ -259,6 +267,34 @@ def cmd_train_metric(args) -> int:
     path = save_weights(models, Path(args.out), extra)
     print(f"wrote {path}")
     _emit_json(args, report)
+    return 0
+
+
+def cmd_train_cnn(args) -> int:
+    from ._weights import save_checked
+    from .dimming.cnn import WEIGHTS_VERSION
+    from .training.cnn import ImagePool, split_files, train_cnn
+
+    data = Path(args.data)
+    if not (data / "SPLIT.csv").is_file():
+        raise InputError(f"{data}: no SPLIT.csv (the folder of HDR images with its train/test split)")
+    files = split_files(data, "train")
+    print(f"training on {len(files)} train-split images + procedural scenes; {args.steps} steps, seed {args.seed}",
+          file=sys.stderr)
+    pool = ImagePool(files)
+    out = Path(args.out)
+    _ensure_parent(out / "cnn.pt")
+    model, history = train_cnn(pool, steps=args.steps, batch=args.batch, seed=args.seed, lr=args.lr,
+                               log_path=out / "cnn-train-log.csv")
+    tail = history[-100:]
+    summary = {"steps": args.steps, "batch": args.batch, "seed": args.seed, "lr": args.lr,
+               "train_images": [f.name for f in files], "final_loss_mean_last_100": float(np.mean([h["loss"] for h in tail])),
+               "seconds": history[-1]["seconds"]}
+    path = save_checked(out, "cnn", model.net.state_dict(), WEIGHTS_VERSION,
+                        {"width": model.width, "deep": model.deep, "training": summary})
+    print(f"wrote {path} ({summary['seconds']:.0f} s, mean loss of the last 100 steps "
+          f"{summary['final_loss_mean_last_100']:.5f})")
+    _emit_json(args, {"summary": summary, "history": history})
     return 0
 
 
@@ -316,8 +352,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("images", nargs="+", help="image files or builtin:NAME scenes")
     p.add_argument("--panel", default="fald-1080p-576", help="panel profile name or .toml path")
     p.add_argument("--methods", default="global,max,sqrt,cho,seetzen2004",
-                   help="comma-separated method names, each optionally with options: optimal:power_budget=max")
+                   help="comma-separated method names, each optionally with options: optimal:power_budget=max; "
+                        "sweep one option with '/': cnn:power_weight=0/0.001/0.01")
     p.add_argument("--out", required=True, help="output folder for results.csv and results.json")
+    p.add_argument("--pareto", metavar="NAME.png", help="also write the quality-versus-power figure to OUT/NAME.png")
+    p.add_argument("--report", action="store_true", help="also write OUT/report.html with figures per image")
     p.add_argument("--exposure", type=_exposure, default="auto", help="nits per scene unit, or 'auto'")
     p.add_argument("--fit", choices=["clip", "rolloff"], default="clip")
     p = _add(sub, "train-metric", "train the learned metrics deep_fr / deep_nr on ColorVideoVDP labels",
@@ -327,6 +366,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--labels", required=True, help="CSV written by tools/metric_labels.py")
     p.add_argument("--out", default="dualmod/metrics/weights", help="where to write the weights and manifest")
     p.add_argument("--epochs", type=int, default=40, help="most epochs; the best on the validation groups is kept")
+    p.add_argument("--seed", type=int, default=0)
+    p = _add(sub, "train-cnn", "train the cnn dimming model through the differentiable display",
+             "dualmod train-cnn --data ../shared/data/hdr --out dualmod/dimming/weights --steps 4000 --seed 0",
+             cmd_train_cnn)
+    p.add_argument("--data", required=True, help="folder of HDR images with SPLIT.csv (only 'train' rows are read)")
+    p.add_argument("--out", default="dualmod/dimming/weights", help="where to write cnn.pt, the manifest and the log")
+    p.add_argument("--steps", type=int, default=4000)
+    p.add_argument("--batch", type=int, default=8)
+    p.add_argument("--lr", type=float, default=2e-3)
     p.add_argument("--seed", type=int, default=0)
     _add(sub, "scenes", "list the built-in procedural HDR scenes (use them as builtin:NAME)",
          "dualmod scenes", cmd_scenes)

@@ -31,7 +31,7 @@ from .imaging.inputs import load_target
 from .metrics import evaluate
 from .panel import Panel
 
-__all__ = ["compare", "summarize", "format_table", "FIELDS"]
+__all__ = ["compare", "summarize", "format_table", "expand_methods", "FIELDS"]
 
 FIELDS = ("image", "split", "method", "pu21_psnr", "pu21_ssim", "power", "clipped_fraction", "halo", "contrast",
           "solve_ms")
@@ -63,14 +63,34 @@ def _parse_method(spec: str) -> tuple[str, str, dict]:
     return spec.strip().lower(), parts[0].strip().lower(), opts
 
 
+def expand_methods(specs: Iterable[str]) -> list[str]:
+    """Expand sweeps: ``cnn:power_weight=0/0.001/0.01`` → three specs, one per value (``/`` separates them)."""
+    out = []
+    for spec in specs:
+        spec = spec.strip()
+        if not spec:
+            continue
+        variants = [""]
+        for i, part in enumerate(spec.split(":")):
+            if i == 0 or "=" not in part or "/" not in part.split("=", 1)[1]:
+                variants = [v + (":" if i else "") + part for v in variants]
+                continue
+            k, vals = part.split("=", 1)
+            variants = [f"{v}:{k}={x}" for v in variants for x in vals.split("/") if x]
+        out += variants
+    return out
+
+
 def compare(panel: Panel, images: Iterable[str], method_names: Iterable[str], *, exposure="auto",
             fit: str = "clip", progress: Callable[[str], None] | None = None,
-            load: Callable | None = None) -> list[dict]:
+            load: Callable | None = None, on_result: Callable | None = None) -> list[dict]:
     """Run every method on every image; returns one dict per (image, method) with :data:`FIELDS`.
 
-    A method may carry options: ``"optimal:power_budget=max"``, ``"percentile:level=0.9"``.
+    A method may carry options: ``"optimal:power_budget=max"``, ``"percentile:level=0.9"``, and sweep
+    one: ``"cnn:power_weight=0/0.001/0.01"`` (see :func:`expand_methods`). ``on_result(image, method,
+    target, sim)`` is called after each simulation (e.g. to keep previews for a report).
     """
-    specs = [_parse_method(m) for m in method_names if m.strip()]
+    specs = [_parse_method(m) for m in expand_methods(method_names)]
     names = [label for label, _, _ in specs]
     valid = set(_methods())
     bad = [base for _, base, _ in specs if base not in valid]
@@ -99,6 +119,8 @@ def compare(panel: Panel, images: Iterable[str], method_names: Iterable[str], *,
             scores = evaluate(target, sim, panel=panel)
             rows.append({"image": image, "split": split, "method": m,
                          **{k: scores[k] for k in FIELDS if k in scores}, "solve_ms": dt * 1e3})
+            if on_result is not None:
+                on_result(image, m, target, sim)
             done += 1
             if progress:
                 progress(f"[{done}/{total}] {rows[-1]['image']} {m}: {rows[-1]['pu21_psnr']:.2f} dB, "

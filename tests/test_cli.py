@@ -57,7 +57,7 @@ def test_panels_scenes_methods_json(tmp_path):
 
 
 def test_help_has_examples():
-    for cmd in ("simulate", "panels", "bench", "demo", "scenes", "methods"):
+    for cmd in ("simulate", "panels", "bench", "demo", "scenes", "methods", "train-cnn", "compare"):
         r = run(cmd, "--help")
         assert r.returncode == 0 and "example:" in r.stdout and "--json" in r.stdout
 
@@ -164,15 +164,37 @@ def test_bench_quick(tmp_path):
     assert res["first_call"]["first_simulate_s"] > 0
 
 
+def referenced_images(page):
+    import re
+
+    return re.findall(r"<img src='([^']+)'", page.read_text())
+
+
 def test_demo_writes_report(tmp_path):
     r = run("demo", "--out", tmp_path / "demo")
     assert r.returncode == 0, r.stderr
-    assert (tmp_path / "demo" / "demo.png").stat().st_size > 1000
+    page = tmp_path / "demo" / "report.html"
+    figures = referenced_images(page)
+    assert "figures/pareto.png" in figures and len(figures) == 4          # Pareto + one per scene
+    assert all((page.parent / f).stat().st_size > 5000 for f in figures)
     result = json.loads((tmp_path / "demo" / "summary.json").read_text())
-    assert result["panel"] == "fald-1080p-576" and len(result["rows"]) == 12
+    assert result["panel"] == "fald-1080p-576" and len(result["rows"]) == 15
     by = {s["method"]: s for s in result["summary"]}
-    assert set(by) == {"max", "sqrt", "seetzen2004", "optimal"} and all(0 < s["power"] <= 1 for s in by.values())
-    assert "PU21-PSNR" in r.stdout
+    assert set(by) == {"max", "sqrt", "seetzen2004", "optimal", "cnn"} and all(0 < s["power"] <= 1 for s in by.values())
+    assert "PU21-PSNR" in r.stdout and "report.html" in r.stdout
+
+
+def test_compare_report_and_pareto_with_a_sweep(tmp_path, small_profile):
+    out = tmp_path / "cmp"
+    r = run("compare", "builtin:window", "builtin:specular", "--panel", small_profile, "--methods",
+            "max,sqrt,cnn:power_weight=0/0.003/0.03", "--out", out, "--pareto", "pareto.png", "--report")
+    assert r.returncode == 0, r.stderr
+    result = json.loads((out / "results.json").read_text())
+    methods = [s["method"] for s in result["summary"]]
+    assert methods.count("cnn:power_weight=0.003") == 1 and len(methods) == 5
+    assert (out / "pareto.png").stat().st_size > 5000
+    figures = referenced_images(out / "report.html")
+    assert len(figures) == 3 and all((out / f).is_file() for f in figures)
 
 
 def test_compare_writes_tables(tmp_path, small_profile):

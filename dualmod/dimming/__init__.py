@@ -18,6 +18,7 @@ import numpy as np
 from ..display.simulate import check_target
 from ..errors import InputError
 from ..panel import Panel
+from .cnn import cnn
 from .iterative import min_power_lp, seetzen2004, zerman
 from .optimal import optimal
 from .heuristics import cho_dimming, global_dimming, max_dimming, mean_dimming, percentile_dimming, sqrt_dimming
@@ -53,6 +54,7 @@ register("seetzen2004", seetzen2004)
 register("min_power_lp", min_power_lp)
 register("optimal", optimal)
 register("zerman", zerman)
+register("cnn", cnn)
 
 
 def methods() -> list[str]:

@@ -62,6 +62,19 @@ def _project(y, cap: float):
     return (y - hi).clamp(0.0, 1.0).to(torch.float32)
 
 
+def resolve_budget(panel: Panel, target: np.ndarray, power_budget: float | str) -> float:
+    """A ``power_budget`` option as a mean level: a number in (0, 1], or ``"max"`` for the ``max`` heuristic's."""
+    from .heuristics import max_dimming
+
+    if power_budget == "max":
+        budget = float(np.mean(max_dimming(panel, target)))
+    elif isinstance(power_budget, str):
+        raise ValueError(f"power_budget must be a number in (0, 1] or 'max', got {power_budget!r}")
+    else:
+        budget = float(power_budget)
+    return max(budget, 1e-6)
+
+
 def _default_size(panel: Panel) -> tuple[int, int]:
     s = 480.0 / max(panel.width, panel.height)
     if s >= 1:
@@ -89,13 +102,7 @@ def optimize_leds(panel: Panel, target: np.ndarray, *, power_weight: float = 0.0
     x = torch.tensor(x0[None] if x0.ndim == 1 else x0[None], dtype=torch.float32, requires_grad=True)
     cap = panel.leds.max_mean_level
     if power_budget is not None:
-        if power_budget == "max":
-            budget = float(np.mean(max_dimming(panel, target)))
-        elif isinstance(power_budget, str):
-            raise ValueError(f"power_budget must be a number in (0, 1] or 'max', got {power_budget!r}")
-        else:
-            budget = float(power_budget)
-        cap = min(cap, max(budget, 1e-6))
+        cap = min(cap, resolve_budget(panel, target, power_budget))
     opt = torch.optim.Adam([x], lr=lr)
 
     def loss_fn():

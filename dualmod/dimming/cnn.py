@@ -1,0 +1,283 @@
+# SPDX-License-Identifier: BSD-3-Clause
+"""``cnn``: LED levels from a small convolutional network, with a power/quality control input.
+
+After Duan, Marnerides, Chalmers, Lei & Debattista (2022), "Deep controllable backlight dimming for
+HDR displays": a CNN predicts the LED frame from the HDR target and is trained through a
+differentiable display model, with the power weight as an input so one model covers the
+quality–power trade-off. Here the training loss is the one :mod:`.optimal` minimises (PU21 error of
+the simulated display plus ``power_weight`` × mean LED level, on the torch twin), so ``cnn`` and
+``optimal`` with the same ``power_weight`` aim at the same optimum.
+
+Inputs, on a *virtual LED grid* (the LED rows × columns for ``grid`` and ``hex`` layouts; for
+``positions`` a square grid of the mean LED pitch) refined ``K`` = 4 times, computed in one numba
+pass over the target:
+
+0. PU21(mean luminance) / 600 of each cell          (cd/m², PU21 ``banding_glare``)
+1. PU21(max of max(R, G, B)) / 600 of each cell
+2. PU21(peak_nits) / 600                            (constant planes describing the panel)
+3. log10(LCD contrast ratio) / 4
+4. effective PSF σ / LED pitch                       (σ² = second moment of the PSF / 2)
+5. (log10(power_weight + 1e-4) + 4) / 3             (the control)
+
+The network (stem at K× resolution, two stride-2 convolutions down to the LED grid, four dilated
+residual blocks for the PSF's reach) outputs a logit correction to the zone-max solution
+(max of max(R, G, B) / peak over each LED cell, held in [0.02, 0.995]):
+``L = sigmoid(logit(zone_max) + net)``, so an untrained net starts as the ``max`` heuristic. LED values are read off the output map at the LED
+positions (bilinear), so any layout works. RGB backlights run the network once per colour channel.
+
+``power_budget`` (a mean level, or ``"max"`` for the ``max`` heuristic's) is met by bisection on
+the control input, then the exact projection onto {0 ≤ L ≤ 1, mean(L) ≤ budget}.
+"""
+
+from __future__ import annotations
+
+import math
+from functools import lru_cache
+from importlib import resources
+
+import numpy as np
+from numba import njit, prange
+
+from ..errors import InputError
+from ..imaging.colour import REC709_LUMINANCE
+from ..panel import Panel
+
+__all__ = ["cnn", "CnnModel", "features", "load_model", "N_FEATURES", "K", "WEIGHTS_VERSION", "control_value"]
+
+K = 4
+N_FEATURES = 6
+WEIGHTS_VERSION = 1
+_PU_SCALE = 600.0
+#: The zone-max start is held inside [BASE_FLOOR, BASE_CEIL]: at a level p the sigmoid's gradient is p(1 − p),
+#: so a floor near 0 would freeze dark LEDs, which the optimum often raises to light a neighbour's halo.
+BASE_FLOOR, BASE_CEIL = 0.02, 0.995
+
+
+def control_value(power_weight: float) -> float:
+    """The network's control input for a power weight λ ≥ 0."""
+    return (math.log10(max(0.0, float(power_weight)) + 1e-4) + 4.0) / 3.0
+
+
+# ----------------------------------------------------------------------------------- geometry
+@lru_cache(maxsize=32)
+def _geometry(panel: Panel):
+    """Virtual grid (gr, gc), cell boundaries at K× resolution, LED sample points, panel constants."""
+    from ..display.psf import make_psf
+    from ..metrics.pu21 import pu21_encode
+
+    h, w, n = panel.height, panel.width, panel.n_leds
+    if panel.leds.layout in ("grid", "hex"):
+        gr, gc = int(panel.leds.rows), int(panel.leds.cols)
+    else:
+        pitch = math.sqrt(h * w / n)
+        gr, gc = max(1, round(h / pitch)), max(1, round(w / pitch))
+    fr, fc = K * gr, K * gc
+    row_start = np.round(np.arange(fr + 1) * h / fr).astype(np.int64)
+    col_of = np.minimum((np.arange(w) * fc) // w, fc - 1).astype(np.int64)
+    pos = panel.led_positions                           # (N, 2) x, y in pixels
+    grid = np.empty((n, 2), np.float32)                # grid_sample coordinates, align_corners=False
+    grid[:, 0] = 2.0 * (pos[:, 0] + 0.5) / w - 1.0
+    grid[:, 1] = 2.0 * (pos[:, 1] + 0.5) / h - 1.0
+    psf = make_psf(panel.psf)
+    r = int(min(math.ceil(psf.radius), 4 * max(h, w)))
+    step = max(1, r // 200)
+    d = np.arange(-r, r + 1, step, dtype=np.float64)
+    val = psf.evaluate(d[None, :], d[:, None])
+    rr = d[None, :] ** 2 + d[:, None] ** 2
+    sigma = math.sqrt(float((rr * val).sum() / max(2.0 * val.sum(), 1e-30)))
+    pitch = math.sqrt(h * w / n)
+    consts = np.array([float(pu21_encode(np.float64(panel.peak_nits))) / _PU_SCALE,
+                       math.log10(panel.lcd.contrast_ratio) / 4.0, sigma / pitch], np.float32)
+    return gr, gc, row_start, col_of, grid, consts
+
+
+@njit(parallel=True, cache=True)
+def _cell_stats(img, row_start, col_of, fc, channel, weights):
+    """Per cell of the K× grid: mean luminance (or of one channel) and max of max(R, G, B) (or of it)."""
+    fr = row_start.size - 1
+    mean = np.zeros((fr, fc), np.float64)
+    mx = np.zeros((fr, fc), np.float64)
+    count = np.zeros((fr, fc), np.float64)
+    bad = np.zeros(fr, np.int64)
+    w = img.shape[1]
+    for r in prange(fr):
+        for y in range(row_start[r], row_start[r + 1]):
+            for x in range(w):
+                c = col_of[x]
+                a, b, d = img[y, x, 0], img[y, x, 1], img[y, x, 2]
+                if not (a >= 0.0 and b >= 0.0 and d >= 0.0 and a < np.inf and b < np.inf and d < np.inf):
+                    bad[r] += 1
+                if channel < 0:
+                    lum = weights[0] * a + weights[1] * b + weights[2] * d
+                    m = max(a, max(b, d))
+                else:
+                    lum = img[y, x, channel]
+                    m = lum
+                mean[r, c] += lum
+                count[r, c] += 1.0
+                if m > mx[r, c]:
+                    mx[r, c] = m
+    for r in prange(fr):
+        for c in range(fc):
+            if count[r, c] > 0:
+                mean[r, c] /= count[r, c]
+    return mean, mx, bad.sum()
+
+
+def features(panel: Panel, target: np.ndarray, power_weight: float = 0.0, *, channel: int = -1):
+    """Network input (N_FEATURES, K·gr, K·gc) float32 and zone-max base (gr, gc) for one target.
+
+    ``target`` is (H, W, 3) in cd/m² at the panel resolution; ``channel`` −1 uses luminance and
+    max(R, G, B), 0–2 one colour channel (RGB backlights).
+    """
+    from ..metrics.pu21 import pu21_encode
+
+    gr, gc, row_start, col_of, _, consts = _geometry(panel)
+    img = np.ascontiguousarray(target, dtype=np.float32)
+    if img.shape != (panel.height, panel.width, 3):
+        raise InputError(f"target must have shape {(panel.height, panel.width, 3)}, got {img.shape}")
+    mean, mx, bad = _cell_stats(img, row_start, col_of, K * gc, channel, np.asarray(REC709_LUMINANCE, np.float64))
+    if bad:
+        raise InputError(f"target has {bad} pixels with NaN, infinite or negative values")
+    x = np.empty((N_FEATURES, K * gr, K * gc), np.float32)
+    x[0] = pu21_encode(np.maximum(mean, 0.0)) / _PU_SCALE
+    x[1] = pu21_encode(mx) / _PU_SCALE
+    x[2], x[3], x[4] = consts[0], consts[1], consts[2]
+    x[5] = control_value(power_weight)
+    base = mx.reshape(gr, K, gc, K).max(axis=(1, 3)) / panel.peak_nits
+    return x, np.clip(base, BASE_FLOOR, BASE_CEIL).astype(np.float32)
+
+
+# ----------------------------------------------------------------------------------- network
+def _build(width: int, deep: int):
+    import torch
+    from torch import nn
+
+    class DimmingNet(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.stem = nn.Sequential(nn.Conv2d(N_FEATURES, width, 3, padding=1), nn.GELU(),
+                                      nn.Conv2d(width, width, 3, padding=1), nn.GELU())
+            self.down = nn.Sequential(nn.Conv2d(width, deep, 3, stride=2, padding=1), nn.GELU(),
+                                      nn.Conv2d(deep, deep, 3, stride=2, padding=1), nn.GELU())
+            self.context = nn.ModuleList([nn.Conv2d(deep, deep, 3, padding=d, dilation=d) for d in (1, 2, 4, 1)])
+            self.head = nn.Conv2d(deep, 1, 1)
+            nn.init.zeros_(self.head.weight)
+            nn.init.zeros_(self.head.bias)
+
+        def forward(self, x, base):
+            """x (B, F, K·gr, K·gc), base (B, 1, gr, gc) zone max in (0, 1) → LED map (B, 1, gr, gc)."""
+            h = self.down(self.stem(x))
+            for conv in self.context:
+                h = h + torch.nn.functional.gelu(conv(h))
+            y = self.head(h)
+            if y.shape[-2:] != base.shape[-2:]:
+                y = torch.nn.functional.interpolate(y, size=base.shape[-2:], mode="bilinear", align_corners=False)
+            return torch.sigmoid(torch.logit(base) + y)
+
+    return DimmingNet()
+
+
+class CnnModel:
+    """The network plus the sampling at LED positions; ``width``/``deep`` are its channel counts."""
+
+    def __init__(self, width: int = 24, deep: int = 48):
+        self.width, self.deep = width, deep
+        self.net = _build(width, deep)
+
+    def sample(self, panel: Panel, led_map):
+        """LED levels (B, N) from the output map (B, 1, gr, gc), bilinear at the LED positions."""
+        import torch
+
+        grid = torch.as_tensor(_geometry(panel)[4])[None, None].expand(led_map.shape[0], -1, -1, -1)
+        out = torch.nn.functional.grid_sample(led_map, grid, mode="bilinear", padding_mode="border",
+                                              align_corners=False)
+        return out[:, 0, 0, :]
+
+    def predict(self, panel: Panel, target: np.ndarray, power_weights) -> np.ndarray:
+        """LED levels (len(power_weights), N) for one target (white backlight, or one channel's)."""
+        return self._predict(panel, target, power_weights, -1)
+
+    def _predict(self, panel, target, power_weights, channel):
+        import torch
+
+        x, base = features(panel, target, 0.0, channel=channel)
+        pw = np.atleast_1d(np.asarray(power_weights, np.float64))
+        xb = np.repeat(x[None], pw.size, axis=0)
+        xb[:, 5] = np.array([control_value(p) for p in pw], np.float32)[:, None, None]
+        with torch.inference_mode():
+            m = self.net(torch.from_numpy(xb), torch.from_numpy(base)[None, None].expand(pw.size, -1, -1, -1))
+            return self.sample(panel, m).numpy().astype(np.float64)
+
+
+def _weights_dir():
+    return resources.files("dualmod.dimming") / "weights"
+
+
+@lru_cache(maxsize=1)
+def load_model() -> CnnModel:
+    """The shipped model, checked (version, SHA-256) and loaded strictly; in eval mode."""
+    from .._weights import load_checked
+
+    state, entry = load_checked(_weights_dir(), "cnn", WEIGHTS_VERSION,
+                                how_to_make="run 'dualmod train-cnn' to produce them")
+    model = CnnModel(width=int(entry["width"]), deep=int(entry["deep"]))
+    model.net.load_state_dict(state, strict=True)
+    model.net.eval()
+    return model
+
+
+def _project(y: np.ndarray, cap: float) -> np.ndarray:
+    """Euclidean projection onto {0 ≤ x ≤ 1, mean(x) ≤ cap}: clip(y − μ, 0, 1) with μ ≥ 0 by bisection."""
+    x = np.clip(y, 0.0, 1.0)
+    if x.mean() <= cap:
+        return x
+    lo, hi = 0.0, float(y.max())
+    for _ in range(50):
+        mu = 0.5 * (lo + hi)
+        if np.clip(y - mu, 0.0, 1.0).mean() > cap:
+            lo = mu
+        else:
+            hi = mu
+    return np.clip(y - hi, 0.0, 1.0)
+
+
+def cnn(panel: Panel, target: np.ndarray, *, power_weight: float = 0.0,
+        power_budget: float | str | None = None) -> np.ndarray:
+    """LED levels from the shipped CNN (``cnn``).
+
+    Parameters
+    ----------
+    power_weight : float
+        λ, the price of mean LED level, as in ``optimal`` (0 = quality only; ~0.003 saves about a
+        third of the power on typical scenes; the model was trained for 0–0.01).
+    power_budget : float or "max", optional
+        A cap on the mean LED level; ``"max"`` uses the ``max`` heuristic's power. The control input
+        is searched (bisection over λ) so the network itself meets the budget, then projected exactly.
+    """
+    model = load_model()
+    if panel.leds.channels == 1:
+        run = lambda lam: model._predict(panel, target, [lam], -1)[0]  # noqa: E731
+    else:
+        run = lambda lam: np.stack([model._predict(panel, target, [lam], c)[0] for c in range(3)], axis=1)  # noqa: E731
+    leds = run(power_weight)
+    if power_budget is None:
+        return leds
+    from .optimal import resolve_budget
+
+    budget = resolve_budget(panel, target, power_budget)
+    if leds.mean() > budget:
+        lo, hi = math.log10(max(power_weight, 1e-5)), 0.0       # λ up to 1 (far past the training range)
+        best = run(10.0 ** hi)
+        for _ in range(8):
+            mid = 0.5 * (lo + hi)
+            trial = run(10.0 ** mid)
+            if trial.mean() > budget:
+                lo = mid
+            else:
+                hi, best = mid, trial
+        leds = best
+    return _project(leds, budget)
+
+
+cnn.validates_target = True      # features() rejects NaN/Inf/negative pixels in its own pass

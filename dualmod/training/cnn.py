@@ -1,0 +1,216 @@
+# SPDX-License-Identifier: BSD-3-Clause
+"""Training the ``cnn`` dimming model through the differentiable display (``dualmod train-cnn``).
+
+Loss, per sample, on the torch twin of a training panel at half its resolution, continuous LCD,
+no LED quantisation (the :mod:`~dualmod.dimming.optimal` objective):
+
+    mean_pixels((PU21(Y_shown) − PU21(Y_target)) / 256)²  +  λ · mean(L)
+
+with λ drawn per sample (0 with probability 0.25, else log-uniform in [3e-5, 1e-2]) and fed to the
+network as its control input. Panels: 270 × 480 pixel panels drawn from a seeded family — grid and
+hex layouts of 6–37 LED rows, Gaussian and two-Gaussian PSFs of 0.5–1.6 LED pitches, zero and
+mirror boundaries, LCD contrast 200–5000, peak 500–4000 cd/m² — so the model generalises beyond
+the built-in profiles. Images: the ``train`` rows of ``SPLIT.csv`` (the ``test`` images are never
+read) plus the procedural scenes, augmented as in Duan et al. (2022): random crops at scales 0.3–1,
+horizontal and vertical flips, 90° rotations, colour channel permutations, and random exposure
+(log-average luminance 5–150 cd/m², re-drawn until at least 5 % of pixels lie between 1 % of peak
+and peak), then clipped to the panel's peak.
+
+Seeded and reproducible (one process, 2 threads); writes a loss log (CSV) and shows progress.
+Exact command for the shipped weights::
+
+    dualmod train-cnn --data ../shared/data/hdr --out dualmod/dimming/weights --steps 4000 --seed 0
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+from ..panel import Panel
+
+__all__ = ["training_panels", "ImagePool", "train_cnn", "panel_family"]
+
+PANEL_H, PANEL_W = 270, 480
+
+
+def panel_family(rng: np.random.Generator) -> Panel:
+    """One random training panel (see the module docstring)."""
+    layout = "grid" if rng.random() < 0.6 else "hex"
+    rows = int(rng.choice([6, 9, 12, 18, 24, 30, 37]))
+    cols = max(2, round(rows * 16 / 9 * rng.uniform(0.9, 1.1)))
+    pitch = math.sqrt(PANEL_H * PANEL_W / (rows * cols))
+    rel = float(np.exp(rng.uniform(np.log(0.5), np.log(1.6))))
+    if rng.random() < 0.6:
+        psf = {"model": "gaussian", "sigma": rel * pitch}
+    else:
+        w0 = float(rng.uniform(0.6, 0.85))
+        psf = {"model": "gaussian_mixture", "weights": [w0, 1 - w0], "sigmas": [rel * pitch, rel * pitch * 3]}
+    if rng.random() < 0.5:
+        psf.update(boundary="mirror", edge_reflectance=float(rng.uniform(0.3, 0.9)))
+    else:
+        psf["boundary"] = "zero"
+    contrast = float(np.exp(rng.uniform(np.log(200), np.log(5000))))
+    peak = float(np.exp(rng.uniform(np.log(500), np.log(4000))))
+    data = {"panel": {"name": "train", "width": PANEL_W, "height": PANEL_H, "peak_nits": round(peak, 1)},
+            "leds": {"layout": layout, "rows": rows, "cols": cols, "bit_depth": 12, "response": "linear"},
+            "psf": psf,
+            "lcd": {"response": "gamma", "gamma": 2.2, "bit_depth": 8, "contrast_ratio": round(contrast, 1)}}
+    return Panel.from_dict(data, source="<training panel>")
+
+
+def training_panels(count: int, seed: int) -> list[Panel]:
+    rng = np.random.default_rng(seed)
+    return [panel_family(rng) for _ in range(count)]
+
+
+def split_files(data_dir, split: str) -> list[Path]:
+    """Image files of one split (``train`` or ``test``) from ``SPLIT.csv`` in ``data_dir``."""
+    data_dir = Path(data_dir)
+    with (data_dir / "SPLIT.csv").open(newline="") as f:
+        return [data_dir / row["file"] for row in csv.DictReader(f) if row["split"] == split]
+
+
+class ImagePool:
+    """Training images held at most 960 px wide, and the augmented targets drawn from them."""
+
+    def __init__(self, files, *, scenes: bool = True, max_side: int = 960):
+        import cv2
+
+        from ..errors import ImageSanitizedWarning
+        from ..imaging.io import read_image
+        from ..imaging.scenes import SCENES, scene
+
+        self.images = []
+        for f in files:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", ImageSanitizedWarning)   # a few negative pixels: set to 0
+                img = read_image(f)
+            s = max_side / max(img.shape[:2])
+            if s < 1:
+                img = cv2.resize(img, (round(img.shape[1] * s), round(img.shape[0] * s)), interpolation=cv2.INTER_AREA)
+            self.images.append(np.ascontiguousarray(img, np.float32))
+        if scenes:
+            self.images += [scene(name, 540, 960).astype(np.float32) for name in SCENES]
+        if not self.images:
+            raise ValueError("no training images")
+
+    def draw(self, rng: np.random.Generator, panel: Panel) -> np.ndarray:
+        """One augmented target (PANEL_H, PANEL_W, 3) in cd/m², clipped to the panel peak."""
+        import cv2
+
+        img = self.images[int(rng.integers(len(self.images)))]
+        rotate = rng.random() < 0.25
+        aspect = PANEL_H / PANEL_W if not rotate else PANEL_W / PANEL_H     # crop height / width
+        h, w = img.shape[:2]
+        ch_max, cw_max = (h, h / aspect) if h / aspect <= w else (w * aspect, w)
+        s = float(rng.uniform(0.3, 1.0))
+        ch, cw = max(8, int(ch_max * s)), max(8, int(cw_max * s))
+        y0, x0 = int(rng.integers(0, h - ch + 1)), int(rng.integers(0, w - cw + 1))
+        crop = img[y0:y0 + ch, x0:x0 + cw]
+        if rotate:
+            crop = np.rot90(crop, k=int(rng.choice([1, 3])))
+        if rng.random() < 0.5:
+            crop = crop[:, ::-1]
+        if rng.random() < 0.2:
+            crop = crop[::-1]
+        crop = crop[..., rng.permutation(3)]
+        out = cv2.resize(np.ascontiguousarray(crop), (PANEL_W, PANEL_H), interpolation=cv2.INTER_AREA)
+        out = np.maximum(out, 0.0)
+        lum = out @ np.array([0.2126, 0.7152, 0.0722], np.float32)
+        logavg = float(np.exp(np.mean(np.log(lum + 1e-6))))
+        peak = panel.peak_nits
+        for _ in range(8):
+            key = float(np.exp(rng.uniform(np.log(5.0), np.log(150.0))))
+            scaled = lum * (key / max(logavg, 1e-6))
+            if np.mean((scaled > 0.01 * peak) & (scaled < peak)) >= 0.05:
+                break
+        return np.minimum(out * (key / max(logavg, 1e-6)), peak).astype(np.float32)
+
+
+def _draw_lambda(rng: np.random.Generator) -> float:
+    return 0.0 if rng.random() < 0.25 else float(np.exp(rng.uniform(np.log(3e-5), np.log(1e-2))))
+
+
+def train_cnn(pool: ImagePool, *, steps: int = 4000, batch: int = 8, panels: int = 24, seed: int = 0,
+              lr: float = 2e-3, width: int = 24, deep: int = 48, log_path=None, progress: bool = True,
+              model=None, fixed_lambda: float | None = None):
+    """Train a :class:`~dualmod.dimming.cnn.CnnModel`; returns (model, loss history as a list of dicts).
+
+    ``fixed_lambda`` replaces the random power weights (tests); ``model`` continues training one.
+    """
+    import torch
+
+    from ..dimming.cnn import CnnModel, features
+    from ..display.torch_model import TorchDisplay
+    from ..imaging.colour import REC709_LUMINANCE
+    from ..metrics.pu21 import pu21_encode_torch
+
+    torch.manual_seed(seed)
+    rng = np.random.default_rng(seed)
+    model = model or CnnModel(width=width, deep=deep)
+    net = model.net
+    net.train()
+    fam = training_panels(panels, seed)
+    twins = [TorchDisplay(p, size=(PANEL_H // 2, PANEL_W // 2)) for p in fam]
+    opt = torch.optim.Adam(net.parameters(), lr=lr)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps, pct_start=max(0.05, 3.0 / steps))
+    wl = torch.as_tensor(REC709_LUMINANCE, dtype=torch.float32)
+    history = []
+    log_f = open(log_path, "w", newline="") if log_path else None
+    writer = csv.writer(log_f) if log_f else None
+    if writer:
+        writer.writerow(["step", "loss", "pu21_mse", "mean_level", "seconds"])
+    t0 = time.perf_counter()
+    run_loss = None
+    try:
+        for step in range(steps):
+            k = int(rng.integers(len(fam)))
+            panel, twin = fam[k], twins[k]
+            targets = [pool.draw(rng, panel) for _ in range(batch)]
+            lams = np.array([_draw_lambda(rng) if fixed_lambda is None else fixed_lambda for _ in range(batch)],
+                            np.float32)
+            feats = [features(panel, t, lam) for t, lam in zip(targets, lams)]
+            x = torch.from_numpy(np.stack([f[0] for f in feats]))
+            base = torch.from_numpy(np.stack([f[1] for f in feats]))[:, None]
+            leds = model.sample(panel, net(x, base))                            # (B, N)
+            with torch.no_grad():
+                t = twin.resample(torch.from_numpy(np.stack(targets)))
+                v_target = pu21_encode_torch(t @ wl)
+            out = twin(leds, t, quantize_leds=False, lcd="continuous")
+            err = (pu21_encode_torch(out["displayed"] @ wl) - v_target) / 256.0
+            mse = (err * err).mean(dim=(1, 2))
+            level = leds.mean(dim=1)
+            loss = (mse + torch.from_numpy(lams) * level).mean()
+            opt.zero_grad()
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
+            opt.step()
+            sched.step()
+            rec = {"step": step, "loss": float(loss.detach()), "pu21_mse": float(mse.detach().mean()),
+                   "mean_level": float(level.detach().mean()),
+                   "seconds": time.perf_counter() - t0}
+            history.append(rec)
+            run_loss = rec["loss"] if run_loss is None else 0.98 * run_loss + 0.02 * rec["loss"]
+            if writer:
+                writer.writerow([rec["step"], f"{rec['loss']:.6g}", f"{rec['pu21_mse']:.6g}",
+                                 f"{rec['mean_level']:.4f}", f"{rec['seconds']:.1f}"])
+            if progress and (step % 10 == 0 or step == steps - 1):
+                done = (step + 1) / steps
+                bar = "#" * int(30 * done)
+                eta = rec["seconds"] / (step + 1) * (steps - step - 1)
+                print(f"\r[{bar:<30}] {step + 1}/{steps} loss {run_loss:.5f} eta {eta:5.0f} s", end="",
+                      file=sys.stderr, flush=True)
+    finally:
+        if log_f:
+            log_f.close()
+        if progress:
+            print(file=sys.stderr)
+    net.eval()
+    return model, history

@@ -1,0 +1,114 @@
+# SPDX-License-Identifier: BSD-3-Clause
+"""The ``cnn`` solver: features, geometry, training through the twin, shipped weights, budgets."""
+
+import importlib
+import shutil
+
+import numpy as np
+import pytest
+import torch
+from conftest import make_panel
+
+import dualmod as dm
+from dualmod.dimming.heuristics import max_dimming
+from dualmod.errors import DualmodError, InputError
+from dualmod.metrics.pu21 import pu21_encode
+
+C = importlib.import_module("dualmod.dimming.cnn")   # the package exports the solver function as `cnn`
+
+
+def hdr_target(panel, rng):
+    t = np.exp(rng.normal(2.0, 1.5, (panel.height, panel.width, 1))) * rng.uniform(0.5, 1.0, (1, 1, 3))
+    return np.minimum(t, panel.peak_nits).astype(np.float32)
+
+
+def test_features_layout_and_constants(rng):
+    panel = make_panel(48, 32, rows=4, cols=6, peak=800.0, psf={"model": "gaussian", "sigma": 8.0})
+    x, base = C.features(panel, hdr_target(panel, rng), power_weight=0.003)
+    assert x.shape == (C.N_FEATURES, 4 * C.K, 6 * C.K) and base.shape == (4, 6)
+    assert np.allclose(x[2], pu21_encode(800.0) / 600)
+    assert np.allclose(x[3], np.log10(1000.0) / 4)
+    assert np.allclose(x[4], 1.0, atol=0.01)                 # σ = 8 px = one pitch (48·32/24 = 64 px²)
+    assert np.allclose(x[5], C.control_value(0.003))
+    assert np.all((x[:2] >= 0) & (x[:2] <= 1.0))
+
+
+def test_untrained_net_is_the_max_heuristic(rng):
+    """The head starts at zero: L = zone max, read at the LED centres of the output map."""
+    panel = make_panel(96, 64, rows=4, cols=6, peak=500.0)
+    target = hdr_target(panel, rng)
+    leds = C.CnnModel(width=4, deep=8).predict(panel, target, [0.0])[0]
+    assert leds.shape == (panel.n_leds,)
+    assert np.allclose(leds, np.clip(max_dimming(panel, target), C.BASE_FLOOR, C.BASE_CEIL), atol=1e-5)
+
+
+@pytest.mark.parametrize("layout", ["grid", "hex"])
+def test_any_layout_gives_one_level_per_led(rng, layout):
+    panel = make_panel(80, 48, layout=layout, rows=5, cols=7)
+    model = C.CnnModel(width=4, deep=8)
+    torch.manual_seed(0)
+    for p in model.net.parameters():
+        torch.nn.init.normal_(p, std=0.3)
+    leds = model.predict(panel, hdr_target(panel, rng), [0.0, 0.01])
+    assert leds.shape == (2, panel.n_leds)
+    assert np.all((leds > 0) & (leds < 1)) and not np.allclose(leds[0], leds[1])
+
+
+def test_bad_targets_are_refused(rng):
+    panel = make_panel()
+    t = hdr_target(panel, rng)
+    t[3, 4, 1] = np.nan
+    with pytest.raises(InputError, match="NaN"):
+        C.features(panel, t)
+    with pytest.raises(InputError, match="shape"):
+        C.features(panel, t[:-1])
+
+
+def test_training_through_the_twin_lowers_the_loss():
+    from dualmod.training.cnn import ImagePool, train_cnn
+
+    pool = ImagePool([], scenes=True, max_side=240)
+    model, history = train_cnn(pool, steps=40, batch=2, panels=1, seed=3, lr=1e-2, width=6, deep=8,
+                               progress=False, fixed_lambda=0.0)
+    losses = np.array([h["loss"] for h in history])
+    assert losses.shape == (40,) and np.all(np.isfinite(losses))
+    assert losses[-10:].mean() < 0.8 * losses[:10].mean()
+
+
+def test_shipped_weights_load_strictly():
+    model = C.load_model()
+    state = model.net.state_dict()
+    fresh = C.CnnModel(model.width, model.deep).net.state_dict()
+    assert state.keys() == fresh.keys()
+    assert all(state[k].shape == fresh[k].shape for k in state)
+    assert sum(v.numel() for v in state.values()) < 200_000       # small: package data
+
+
+def test_corrupt_weights_are_refused(tmp_path, monkeypatch):
+    folder = tmp_path / "weights"
+    shutil.copytree(C._weights_dir(), folder)
+    blob = bytearray((folder / "cnn.pt").read_bytes())
+    blob[len(blob) // 2] ^= 1
+    (folder / "cnn.pt").write_bytes(bytes(blob))
+    monkeypatch.setattr(C, "_weights_dir", lambda: folder)
+    C.load_model.cache_clear()
+    try:
+        with pytest.raises(DualmodError, match="checksum"):
+            C.load_model()
+    finally:
+        C.load_model.cache_clear()
+
+
+def test_solver_meets_power_budgets_on_grid_hex_and_rgb(rng):
+    for panel in (make_panel(96, 64, rows=4, cols=6), make_panel(96, 64, layout="hex", rows=5, cols=7),
+                  make_panel(96, 64, rows=4, cols=6, leds={"channels": 3})):
+        target = hdr_target(panel, rng)
+        leds = dm.solve(panel, target, method="cnn")
+        assert leds.shape == ((panel.n_leds,) if panel.leds.channels == 1 else (panel.n_leds, 3))
+        assert np.all((leds >= 0) & (leds <= 1))
+        low = dm.solve(panel, target, method="cnn", power_budget=0.1)
+        assert low.mean() <= 0.1 + 1e-9
+        capped = dm.solve(panel, target, method="cnn", power_budget="max")
+        assert capped.mean() <= max_dimming(panel, target).mean() + 1e-9
+        cheap = dm.solve(panel, target, method="cnn", power_weight=0.03)
+        assert cheap.mean() <= leds.mean() + 1e-6                  # the control trades power for quality
