@@ -169,7 +169,8 @@ class TorchDisplay(torch.nn.Module):
         target = target.to(b.dtype)
         eps = self.leakage
         lit = b > 0
-        safe_b = torch.where(lit, b, torch.ones_like(b))
+        # b ≥ 1e-12 in the ratio: the same t (a tinier b saturates t at 1 anyway), and a finite gradient
+        safe_b = torch.where(lit, b.clamp(min=1e-12), torch.ones_like(b))
         t = torch.where(lit, ((target / safe_b - eps) / (1 - eps)).clamp(0, 1), torch.zeros_like(target))
         cont = b * (eps + (1 - eps) * t) + self.ambient
         out["t"] = t

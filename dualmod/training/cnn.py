@@ -35,7 +35,7 @@ import numpy as np
 
 from ..panel import Panel
 
-__all__ = ["training_panels", "ImagePool", "train_cnn", "panel_family"]
+__all__ = ["training_panels", "ImagePool", "train_cnn", "panel_family", "batch_loss"]
 
 PANEL_H, PANEL_W = 270, 480
 
@@ -138,6 +138,30 @@ def _draw_lambda(rng: np.random.Generator) -> float:
     return 0.0 if rng.random() < 0.25 else float(np.exp(rng.uniform(np.log(3e-5), np.log(1e-2))))
 
 
+def batch_loss(model, panel: Panel, twin, targets: list, lams):
+    """The training loss of a batch (see the module docstring): (loss, PU21 MSE per sample, mean level per sample)."""
+    import torch
+
+    from ..dimming.cnn import features
+    from ..imaging.colour import REC709_LUMINANCE
+    from ..metrics.pu21 import pu21_encode_torch
+
+    lams = np.asarray(lams, np.float32)
+    feats = [features(panel, t, lam) for t, lam in zip(targets, lams)]
+    x = torch.from_numpy(np.stack([f[0] for f in feats]))
+    base = torch.from_numpy(np.stack([f[1] for f in feats]))[:, None]
+    leds = model.sample(panel, model.net(x, base))                      # (B, N)
+    wl = torch.as_tensor(REC709_LUMINANCE, dtype=torch.float32)
+    with torch.no_grad():
+        t = twin.resample(torch.from_numpy(np.stack(targets)))
+        v_target = pu21_encode_torch(t @ wl)
+    out = twin(leds, t, quantize_leds=False, lcd="continuous")
+    err = (pu21_encode_torch(out["displayed"] @ wl) - v_target) / 256.0
+    mse = (err * err).mean(dim=(1, 2))
+    level = leds.mean(dim=1)
+    return (mse + torch.from_numpy(lams) * level).mean(), mse, level
+
+
 def train_cnn(pool: ImagePool, *, steps: int = 4000, batch: int = 8, panels: int = 24, seed: int = 0,
               lr: float = 2e-3, width: int = 24, deep: int = 48, log_path=None, progress: bool = True,
               model=None, fixed_lambda: float | None = None):
@@ -147,10 +171,8 @@ def train_cnn(pool: ImagePool, *, steps: int = 4000, batch: int = 8, panels: int
     """
     import torch
 
-    from ..dimming.cnn import CnnModel, features
+    from ..dimming.cnn import CnnModel
     from ..display.torch_model import TorchDisplay
-    from ..imaging.colour import REC709_LUMINANCE
-    from ..metrics.pu21 import pu21_encode_torch
 
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
@@ -161,7 +183,6 @@ def train_cnn(pool: ImagePool, *, steps: int = 4000, batch: int = 8, panels: int
     twins = [TorchDisplay(p, size=(PANEL_H // 2, PANEL_W // 2)) for p in fam]
     opt = torch.optim.Adam(net.parameters(), lr=lr)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps, pct_start=max(0.05, 3.0 / steps))
-    wl = torch.as_tensor(REC709_LUMINANCE, dtype=torch.float32)
     history = []
     log_f = open(log_path, "w", newline="") if log_path else None
     writer = csv.writer(log_f) if log_f else None
@@ -176,19 +197,10 @@ def train_cnn(pool: ImagePool, *, steps: int = 4000, batch: int = 8, panels: int
             targets = [pool.draw(rng, panel) for _ in range(batch)]
             lams = np.array([_draw_lambda(rng) if fixed_lambda is None else fixed_lambda for _ in range(batch)],
                             np.float32)
-            feats = [features(panel, t, lam) for t, lam in zip(targets, lams)]
-            x = torch.from_numpy(np.stack([f[0] for f in feats]))
-            base = torch.from_numpy(np.stack([f[1] for f in feats]))[:, None]
-            leds = model.sample(panel, net(x, base))                            # (B, N)
-            with torch.no_grad():
-                t = twin.resample(torch.from_numpy(np.stack(targets)))
-                v_target = pu21_encode_torch(t @ wl)
-            out = twin(leds, t, quantize_leds=False, lcd="continuous")
-            err = (pu21_encode_torch(out["displayed"] @ wl) - v_target) / 256.0
-            mse = (err * err).mean(dim=(1, 2))
-            level = leds.mean(dim=1)
-            loss = (mse + torch.from_numpy(lams) * level).mean()
+            loss, mse, level = batch_loss(model, panel, twin, targets, lams)
             opt.zero_grad()
+            if not torch.isfinite(loss):
+                raise FloatingPointError(f"training loss is {float(loss)} at step {step}")
             loss.backward()
             torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
             opt.step()
