@@ -199,9 +199,11 @@ class CnnModel:
         return self._predict(panel, target, power_weights, -1)
 
     def _predict(self, panel, target, power_weights, channel):
+        return self._predict_features(panel, *features(panel, target, 0.0, channel=channel), power_weights)
+
+    def _predict_features(self, panel, x, base, power_weights):
         import torch
 
-        x, base = features(panel, target, 0.0, channel=channel)
         pw = np.atleast_1d(np.asarray(power_weights, np.float64))
         xb = np.repeat(x[None], pw.size, axis=0)
         xb[:, 5] = np.array([control_value(p) for p in pw], np.float32)[:, None, None]
@@ -242,10 +244,13 @@ def cnn(panel: Panel, target: np.ndarray, *, power_weight: float = 0.0,
         is scaled down uniformly.
     """
     model = load_model()
-    if panel.leds.channels == 1:
-        run = lambda lam: model._predict(panel, target, [lam], -1)[0]  # noqa: E731
-    else:
-        run = lambda lam: np.stack([model._predict(panel, target, [lam], c)[0] for c in range(3)], axis=1)  # noqa: E731
+    channels = [-1] if panel.leds.channels == 1 else [0, 1, 2]
+    feats = [features(panel, target, 0.0, channel=c) for c in channels]      # once; λ only changes the control
+
+    def run(lam):
+        out = [model._predict_features(panel, x, base, [lam])[0] for x, base in feats]
+        return out[0] if len(out) == 1 else np.stack(out, axis=1)
+
     leds = run(power_weight)
     if power_budget is None:
         return leds
