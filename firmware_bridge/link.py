@@ -80,6 +80,12 @@ class Ack:
     watchdog_tripped: bool
     over_temperature: bool
 
+    @classmethod
+    def from_packet(cls, pkt: P.Packet) -> "Ack":
+        a = P.parse_ack(pkt.payload)
+        return cls(seq=a["acked_seq"], applied_scale=a["applied_scale"], limiter_active=a["limiter_active"],
+                   watchdog_tripped=a["watchdog_tripped"], over_temperature=a["over_temperature"])
+
 
 def values_crc32(values: np.ndarray) -> int:
     """CRC-32 of u16 values as little-endian bytes: the firmware's ``shown_crc32``."""
@@ -148,7 +154,6 @@ class DmlinkLink:
         except BaseException:
             self.port.close()
             raise
-        self.connected = True
         self._reader = threading.Thread(target=self._run, name=f"dmlink-reader {url}", daemon=True)
         self._reader.start()
 
@@ -174,6 +179,11 @@ class DmlinkLink:
                 pass
 
     # ------------------------------------------------------------ properties
+    @property
+    def connected(self) -> bool:
+        """True while the port is open and shaken hands with; False while reconnecting."""
+        return self.port is not None
+
     @property
     def zones(self) -> int:
         return self.info["zones"]
@@ -280,7 +290,6 @@ class DmlinkLink:
             self.stats["disconnects"] += 1
             self.stats["lost_in_flight"] += len(self._in_flight)
             self._in_flight.clear()
-            self.connected = False
             port, self.port = self.port, None
             self._cond.notify_all()
         try:
@@ -308,7 +317,7 @@ class DmlinkLink:
             port.close()
             return
         with self._cond:
-            self.info, self.port, self.connected = info, port, True
+            self.info, self.port = info, port
             self.stats["reconnects"] += 1
             self._cond.notify_all()
         if self._host_limit is not None and self._host_limit < info["power_budget"]:
@@ -327,9 +336,7 @@ class DmlinkLink:
         t = item.type
         with self._cond:
             if t == P.ACK:
-                ack = P.parse_ack(item.payload)
-                a = Ack(seq=ack["acked_seq"], applied_scale=ack["applied_scale"], limiter_active=ack["limiter_active"],
-                        watchdog_tripped=ack["watchdog_tripped"], over_temperature=ack["over_temperature"])
+                a = Ack.from_packet(item)
                 self.last_ack = a
                 self.stats["acks"] += 1
                 if a.watchdog_tripped:
@@ -449,9 +456,7 @@ class DmlinkLink:
                 self._cond.wait_for(lambda s=seq: s in self._replies or s not in self._in_flight, timeout)
                 reply = self._replies.pop(seq, None)
                 if reply is not None:
-                    a = P.parse_ack(reply.payload)
-                    return Ack(seq=seq, applied_scale=a["applied_scale"], limiter_active=a["limiter_active"],
-                               watchdog_tripped=a["watchdog_tripped"], over_temperature=a["over_temperature"])
+                    return Ack.from_packet(reply)
                 if self.stats["naks"] > naks_before and self._naks[-1]["reason"] in (3, 6):
                     raise DeviceNak(self._naks[-1]["reason"], "the frame")
                 self._in_flight.pop(seq, None)
@@ -492,13 +497,13 @@ class DmlinkLink:
 
     def ping(self) -> Ack:
         """Keep the watchdog fed without changing the LEDs."""
-        return self._ack(self._request(P.PING, what="PING"))
+        return Ack.from_packet(self._request(P.PING, what="PING"))
 
     def blank(self) -> Ack:
         """All LEDs off now."""
         with self._cond:
             self._pending = None
-        return self._ack(self._request(P.BLANK, what="BLANK"))
+        return Ack.from_packet(self._request(P.BLANK, what="BLANK"))
 
     def test_pattern(self, pattern: str | int, *, zone: int = 0, level: float = 1.0) -> Ack:
         """Show a built-in pattern: ``off``, ``all``, ``zone`` (one zone) or ``checkerboard``, at ``level``."""
@@ -508,7 +513,7 @@ class DmlinkLink:
         if not 0 <= zone < self.zones:
             raise LinkError(f"zone {zone} out of range: the device has {self.zones} zones")
         lvl = int(P.levels_to_u16(np.clip(float(level), 0.0, 1.0)))
-        return self._ack(self._request(P.TEST_PATTERN, struct.pack("<BHH", code, zone, lvl), what="TEST_PATTERN"))
+        return Ack.from_packet(self._request(P.TEST_PATTERN, struct.pack("<BHH", code, zone, lvl), what="TEST_PATTERN"))
 
     def set_limit(self, fraction: float) -> Ack:
         """Lower the device's power budget (mean level, 0–1). The firmware refuses to raise its own limit."""
@@ -518,15 +523,10 @@ class DmlinkLink:
         if value > self.info["power_budget"]:
             raise LinkError(f"the host may only lower the limit: the device allows at most "
                             f"{self.info['power_budget'] / 65535:.4f}, asked {fraction}")
-        ack = self._ack(self._request(P.SET_LIMIT, struct.pack("<H", value), what="SET_LIMIT"))
+        ack = Ack.from_packet(self._request(P.SET_LIMIT, struct.pack("<H", value), what="SET_LIMIT"))
         self._host_limit = value
         return ack
 
-    @staticmethod
-    def _ack(pkt: P.Packet) -> Ack:
-        a = P.parse_ack(pkt.payload)
-        return Ack(seq=a["acked_seq"], applied_scale=a["applied_scale"], limiter_active=a["limiter_active"],
-                   watchdog_tripped=a["watchdog_tripped"], over_temperature=a["over_temperature"])
 
 
 class AdalightLink:
