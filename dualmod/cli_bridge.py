@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .cli import _emit_json  # the same --json writing as every other command
 from .errors import InputError
 
 IMAGE_SUFFIXES = {".exr", ".hdr", ".pfm", ".png", ".tif", ".tiff"}
@@ -66,13 +67,6 @@ def _open(args, zones: int | None = None):
     return open_link(args.port, protocol=args.protocol, **opts)
 
 
-def _print_json(args, data) -> None:
-    if args.json:
-        from ._io import write_json
-
-        write_json(args.json, data)
-
-
 def cmd_info(args) -> int:
     with _open(args) as link:
         info = dict(link.info)
@@ -80,7 +74,7 @@ def cmd_info(args) -> int:
         if k == "power_budget":
             v = f"{v} ({v / 65535:.3f} of full)"
         print(f"{k:<13} {v}")
-    _print_json(args, info)
+    _emit_json(args, info)
     return 0
 
 
@@ -89,7 +83,7 @@ def cmd_status(args) -> int:
         status = link.status()
     for k, v in status.items():
         print(f"{k:<15} {f'{v:08x}' if k == 'shown_crc32' else v}")
-    _print_json(args, status)
+    _emit_json(args, status)
     return 0
 
 
@@ -108,7 +102,7 @@ def cmd_send(args) -> int:
                       "shown_crc32": link.sent[-1][1]}
             scale = "" if not ack.limiter_active else f"; power limiter scaled it by {ack.applied_scale / 65535:.3f}"
             print(f"frame {ack.seq} shown{scale}")
-    _print_json(args, result)
+    _emit_json(args, result)
     return 0
 
 
@@ -122,7 +116,7 @@ def cmd_test_pattern(args) -> int:
         while time.monotonic() < end:          # keep the watchdog fed while the pattern is held
             time.sleep(min(watchdog_s / 3, max(0.0, end - time.monotonic())))
             link.ping()
-    _print_json(args, {"pattern": args.pattern, "zone": args.zone, "level": args.level,
+    _emit_json(args, {"pattern": args.pattern, "zone": args.zone, "level": args.level,
                        "applied_scale": ack.applied_scale})
     return 0
 
@@ -186,7 +180,7 @@ def cmd_stream(args) -> int:
           f"send {result['send_ms_median']:.3f} ms median)")
     if lat.size:
         print("ACK latency ms: " + ", ".join(f"{k} {v:.2f}" for k, v in result["ack_latency_ms"].items()))
-    _print_json(args, result)
+    _emit_json(args, result)
     return 0
 
 
@@ -195,7 +189,7 @@ def cmd_bench(args) -> int:
 
     result = run_bridge_bench(frames=args.frames, quick=args.quick)
     print(format_report(result))
-    _print_json(args, result)
+    _emit_json(args, result)
     return 0 if result["faults"]["corrupted_shown"] == 0 else 1
 
 
