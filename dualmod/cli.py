@@ -89,38 +89,20 @@ def cmd_bench(args) -> int:
 
 def cmd_demo(args) -> int:
     from ._io import write_json
-    from .compare import format_table, summarize
-    from .dimming import solve
-    from .display.simulate import simulate
-    from .imaging.scenes import scene
-    from .metrics import evaluate
+    from .compare import compare, format_table, summarize
     from .panel import Panel
-    from .report import ImageResult, preview, write_report
+    from .report import Collector, write_report
 
     out = Path(args.out)
     _ensure_parent(out / "summary.json")
     panel = Panel.load(args.panel)
     methods = ["max", "sqrt", "seetzen2004", "optimal", "cnn"]
     scenes = ("window", "night", "specular")
-    rows, results = [], []
-    for name in scenes:
-        target = np.minimum(scene(name, panel.height, panel.width), panel.peak_nits)
-        result = ImageResult(f"builtin:{name}", target, {})
-        for m in methods:
-            if name == scenes[0]:  # untimed first call: kernels load, tables are built
-                solve(panel, target, method=m)
-            t0 = time.perf_counter()
-            leds = solve(panel, target, method=m)
-            dt = time.perf_counter() - t0
-            sim = simulate(panel, leds, target)
-            rows.append({"image": f"builtin:{name}", "method": m, "solve_ms": dt * 1e3,
-                         **evaluate(target, sim, panel=panel)})
-            result.sims[m] = preview(sim)
-            print(f"demo: {name:<9} {m:<12} {rows[-1]['pu21_psnr']:6.2f} dB  power {sim.power:.3f}  "
-                  f"{dt * 1e3:7.1f} ms", file=sys.stderr, flush=True)
-        results.append(result)
+    collect = Collector()
+    rows = compare(panel, [f"builtin:{name}" for name in scenes], methods,
+                   progress=lambda s: print(f"demo: {s}", file=sys.stderr, flush=True), on_result=collect)
     summary = summarize(rows)
-    page = write_report(out, panel, results, summary, title="dualmod demo",
+    page = write_report(out, panel, list(collect.results.values()), summary, title="dualmod demo",
                         notes="Built-in procedural scenes (window, night, specular) at the panel resolution, "
                               "clipped to the panel peak; solve times on this machine, first call excluded.")
     result = {"panel": panel.name, "scenes": list(scenes), "summary": summary, "rows": rows,
@@ -206,18 +188,11 @@ def cmd_compare(args) -> int:
     panel = Panel.load(args.panel)
     out = Path(args.out)
     _ensure_parent(out / "results.csv")
-    kept: dict = {}
+    from .report import Collector
 
-    def keep(image, method, target, sim):
-        from .report import ImageResult, preview
-        from .report.html import _shrink
-
-        if image not in kept:
-            kept[image] = ImageResult(image, _shrink(target), {})
-        kept[image].sims[method] = preview(sim)
-
+    collect = Collector()
     rows = compare(panel, args.images, args.methods.split(","), exposure=args.exposure, fit=args.fit,
-                   progress=lambda s: print(s, file=sys.stderr, flush=True), on_result=keep if args.report else None)
+                   progress=lambda s: print(s, file=sys.stderr, flush=True), on_result=collect if args.report else None)
     summary = summarize(rows)
     with atomic_path(out / "results.csv") as tmp:
         with open(tmp, "w", newline="") as fh:
@@ -239,7 +214,7 @@ def cmd_compare(args) -> int:
     if args.report:
         from .report import write_report
 
-        page = write_report(out, panel, list(kept.values()), summary, title=f"dualmod compare: {panel.name}")
+        page = write_report(out, panel, list(collect.results.values()), summary, title=f"dualmod compare: {panel.name}")
         print(f"wrote {page}")
     _emit_json(args, result)
     return 0

@@ -8,7 +8,7 @@ from conftest import make_panel
 
 import dualmod as dm
 from dualmod.compare import expand_methods
-from dualmod.report import ImageResult, preview, write_report
+from dualmod.report import ImageResult, write_report
 
 
 def test_expand_methods_sweeps_one_option():
@@ -20,7 +20,7 @@ def test_expand_methods_sweeps_one_option():
 def test_report_page_and_figures(tmp_path):
     panel = make_panel(96, 64, rows=4, cols=6, layout="hex")
     target = np.minimum(dm.scene("specular", panel.height, panel.width), panel.peak_nits)
-    sims = {m: preview(dm.simulate(panel, dm.solve(panel, target, method=m), target)) for m in ("max", "global")}
+    sims = {m: dm.simulate(panel, dm.solve(panel, target, method=m), target) for m in ("max", "global")}
     summary = [{"method": m, "images": 1, "pu21_psnr": 30.0 + k, "pu21_ssim": 0.9, "power": s.power,
                 "clipped_fraction": 0.0, "halo": 0.1, "solve_ms": 1.0} for k, (m, s) in enumerate(sims.items())]
     page = write_report(tmp_path / "rep", panel, [ImageResult("builtin:specular <1>", target, sims)], summary,
@@ -50,7 +50,7 @@ def test_report_renders_in_headless_chromium(tmp_path):
         pytest.skip("chromium not installed (Debian: apt-get install chromium)")
     panel = make_panel(96, 64, rows=4, cols=6)
     target = np.minimum(dm.scene("window", panel.height, panel.width), panel.peak_nits)
-    sims = {m: preview(dm.simulate(panel, dm.solve(panel, target, method=m), target)) for m in ("max", "sqrt")}
+    sims = {m: dm.simulate(panel, dm.solve(panel, target, method=m), target) for m in ("max", "sqrt")}
     summary = [{"method": m, "images": 1, "pu21_psnr": 30.0, "pu21_ssim": 0.9, "power": s.power,
                 "clipped_fraction": 0.0, "halo": 0.1, "solve_ms": 1.0} for m, s in sims.items()]
     page = write_report(tmp_path / "rep", panel, [ImageResult("builtin:window", target, sims)], summary)

@@ -16,16 +16,29 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["ImageResult", "write_report", "image_figure", "preview"]
+__all__ = ["ImageResult", "Collector", "write_report", "image_figure", "preview"]
 
 PREVIEW_WIDTH = 480
 
 
 class ImageResult:
-    """One image's target and, per method, its :class:`~dualmod.display.simulate.Simulation`."""
+    """One image's target and, per method, its simulation, both kept at preview size (see :func:`preview`)."""
 
-    def __init__(self, name: str, target: np.ndarray, sims: dict):
-        self.name, self.target, self.sims = name, target, sims
+    def __init__(self, name: str, target: np.ndarray, sims: dict | None = None):
+        self.name, self.target = name, _shrink(target)
+        self.sims = {m: preview(s) for m, s in (sims or {}).items()}
+
+
+class Collector:
+    """``on_result`` callback for :func:`dualmod.compare.compare`: previews of every result, per image."""
+
+    def __init__(self):
+        self.results: dict[str, ImageResult] = {}
+
+    def __call__(self, image: str, method: str, target: np.ndarray, sim) -> None:
+        if image not in self.results:
+            self.results[image] = ImageResult(image, target)
+        self.results[image].sims[method] = preview(sim)
 
 
 def _shrink(img: np.ndarray) -> np.ndarray:
@@ -61,7 +74,7 @@ def image_figure(result: ImageResult, panel, path) -> None:
     from ..imaging.tonemap import reinhard_global, reinhard_local
     from ..metrics.pu21 import pu21_encode
 
-    target = _shrink(result.target)
+    target = result.target
     methods = list(result.sims)
     lo, hi = max(panel.black_nits * 0.5, 1e-3), panel.peak_nits
     lum_norm = LogNorm(vmin=lo, vmax=hi)
