@@ -16,7 +16,6 @@ Images listed in ``../shared/data/hdr/SPLIT.csv`` carry their split
 
 from __future__ import annotations
 
-import csv
 import time
 from pathlib import Path
 from typing import Callable, Iterable
@@ -27,7 +26,7 @@ from .dimming import methods as _methods
 from .dimming import solve
 from .display.simulate import simulate
 from .errors import InputError
-from .imaging.inputs import load_target
+from .imaging.inputs import load_target, read_split
 from .metrics import evaluate
 from .panel import Panel
 
@@ -39,13 +38,7 @@ FIELDS = ("image", "split", "method", "pu21_psnr", "pu21_ssim", "power", "clippe
 
 def _split_of(path: str) -> str:
     p = Path(path)
-    split_file = p.parent / "SPLIT.csv"
-    if split_file.is_file():
-        with open(split_file, newline="") as fh:
-            for row in csv.DictReader(fh):
-                if row.get("file") == p.name:
-                    return row.get("split", "")
-    return ""
+    return read_split(p.parent).get(p.name, "")
 
 
 def _parse_method(spec: str) -> tuple[str, str, dict]:

@@ -18,7 +18,6 @@ Step 3 (``dualmod train-metric``) trains the small CNNs on them.
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import warnings
 from pathlib import Path
@@ -26,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 import dualmod as dm
+from dualmod.imaging.inputs import read_split
 
 HDR = Path(__file__).resolve().parents[2] / "shared" / "data" / "hdr"
 H, W = 270, 480
@@ -33,8 +33,7 @@ SOLVERS = ("global", "max", "sqrt", "cho", "mean", "seetzen2004", "percentile")
 
 
 def _split() -> dict[str, str]:
-    with open(HDR / "SPLIT.csv", newline="") as fh:
-        return {r["file"]: r["split"] for r in csv.DictReader(fh)}
+    return read_split(HDR)
 
 
 def _panel(rng: np.random.Generator) -> dm.Panel:

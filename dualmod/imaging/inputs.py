@@ -3,7 +3,10 @@
 
 from __future__ import annotations
 
+import csv
 import warnings
+from functools import lru_cache
+from pathlib import Path
 
 import numpy as np
 
@@ -13,7 +16,7 @@ from .io import read_image
 from .prepare import auto_exposure, prepare_target
 from .scenes import SCENES, scene
 
-__all__ = ["load_target"]
+__all__ = ["load_target", "read_split"]
 
 
 def load_target(spec: str, panel: Panel, *, exposure="auto", fit: str = "clip") -> tuple[np.ndarray, dict]:
@@ -38,3 +41,17 @@ def load_target(spec: str, panel: Panel, *, exposure="auto", fit: str = "clip") 
     info = {"source": spec, "width": img.shape[1], "height": img.shape[0], "nits_per_unit": scale,
             "warnings": [str(w.message) for w in caught]}
     return prepare_target(panel, img, exposure=scale, fit=fit), info
+
+
+def read_split(folder) -> dict[str, str]:
+    """``{file name: split}`` from ``SPLIT.csv`` in ``folder`` (``{}`` without one), read once per folder."""
+    return dict(_read_split(str(Path(folder).resolve())))
+
+
+@lru_cache(maxsize=16)
+def _read_split(folder: str) -> tuple:
+    path = Path(folder) / "SPLIT.csv"
+    if not path.is_file():
+        return ()
+    with path.open(newline="") as fh:
+        return tuple((row["file"], row.get("split", "")) for row in csv.DictReader(fh))

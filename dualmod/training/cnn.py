@@ -72,9 +72,9 @@ def training_panels(count: int, seed: int) -> list[Panel]:
 
 def split_files(data_dir, split: str) -> list[Path]:
     """Image files of one split (``train`` or ``test``) from ``SPLIT.csv`` in ``data_dir``."""
-    data_dir = Path(data_dir)
-    with (data_dir / "SPLIT.csv").open(newline="") as f:
-        return [data_dir / row["file"] for row in csv.DictReader(f) if row["split"] == split]
+    from ..imaging.inputs import read_split
+
+    return [Path(data_dir) / f for f, s in read_split(data_dir).items() if s == split]
 
 
 class ImagePool:
