@@ -66,10 +66,10 @@ def _geometry(panel: Panel):
     from ..metrics.pu21 import pu21_encode
 
     h, w, n = panel.height, panel.width, panel.n_leds
+    pitch = math.sqrt(h * w / n)                        # mean LED pitch, pixels
     if panel.leds.layout in ("grid", "hex"):
         gr, gc = int(panel.leds.rows), int(panel.leds.cols)
     else:
-        pitch = math.sqrt(h * w / n)
         gr, gc = max(1, round(h / pitch)), max(1, round(w / pitch))
     fr, fc = K * gr, K * gc
     row_start = np.round(np.arange(fr + 1) * h / fr).astype(np.int64)
@@ -85,7 +85,6 @@ def _geometry(panel: Panel):
     val = psf.evaluate(d[None, :], d[:, None])
     rr = d[None, :] ** 2 + d[:, None] ** 2
     sigma = math.sqrt(float((rr * val).sum() / max(2.0 * val.sum(), 1e-30)))
-    pitch = math.sqrt(h * w / n)
     consts = np.array([float(pu21_encode(np.float64(panel.peak_nits))) / _PU_SCALE,
                        math.log10(panel.lcd.contrast_ratio) / 4.0, sigma / pitch], np.float32)
     return gr, gc, row_start, col_of, grid, consts

@@ -33,6 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..imaging.colour import luminance
 from ..panel import Panel
 
 __all__ = ["training_panels", "ImagePool", "train_cnn", "panel_family", "batch_loss"]
@@ -123,7 +124,7 @@ class ImagePool:
         crop = crop[..., rng.permutation(3)]
         out = cv2.resize(np.ascontiguousarray(crop), (PANEL_W, PANEL_H), interpolation=cv2.INTER_AREA)
         out = np.maximum(out, 0.0)
-        lum = out @ np.array([0.2126, 0.7152, 0.0722], np.float32)
+        lum = luminance(out)
         logavg = float(np.exp(np.mean(np.log(lum + 1e-6))))
         peak = panel.peak_nits
         for _ in range(8):
