@@ -2,7 +2,7 @@
 """Quality against power: the Pareto figure of a comparison.
 
 Each method is a point (mean PU21-PSNR over the images against mean LED power, the fraction of
-full power); the variants of one method that differ in one option (a sweep such as
+full power); the variants of one method that differ in their options (a sweep such as
 ``cnn:power_weight=0/0.001/0.01``) are joined into a curve in order of power. Better is up and left.
 """
 
@@ -23,10 +23,8 @@ def pareto_figure(summary: list[dict], path, *, title: str = "") -> None:
     from .._io import atomic_path
 
     groups: dict[str, list[dict]] = defaultdict(list)
-    for row in summary:
-        base = row["method"].split(":")[0]
-        sweep = any("=" in part for part in row["method"].split(":")[1:]) and base in ("cnn", "optimal")
-        groups[base if sweep else row["method"]].append(row)
+    for row in summary:                              # variants of one method (its options differ) form a curve
+        groups[row["method"].split(":")[0]].append(row)
     fig, ax = plt.subplots(figsize=(6.4, 4.4), dpi=130)
     markers = "osD^v<>ph*"
     for i, (name, rows) in enumerate(sorted(groups.items())):
