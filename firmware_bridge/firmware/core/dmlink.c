@@ -366,20 +366,15 @@ static void on_packet(dml_device *dev, size_t len)
         nak(dev, DML_NAK_LENGTH);
         return;
     }
-    const size_t plen = rd16(p + 4);
-    if (DML_HEADER_SIZE + plen + DML_CRC_SIZE != len) {
-        /* a length field that disagrees is as likely damage as a bad CRC: check the CRC first */
-        if (dml_crc32(0, p, len - DML_CRC_SIZE) != rd32(p + len - DML_CRC_SIZE)) {
-            dev->count.crc_errors++;
-            nak(dev, DML_NAK_CRC);
-        } else {
-            nak(dev, DML_NAK_LENGTH);
-        }
-        return;
-    }
+    /* the CRC first: a length field that disagrees is as likely damage as a bad CRC */
     if (dml_crc32(0, p, len - DML_CRC_SIZE) != rd32(p + len - DML_CRC_SIZE)) {
         dev->count.crc_errors++;
         nak(dev, DML_NAK_CRC);
+        return;
+    }
+    const size_t plen = rd16(p + 4);
+    if (DML_HEADER_SIZE + plen + DML_CRC_SIZE != len) {
+        nak(dev, DML_NAK_LENGTH);
         return;
     }
     if (p[0] != DML_PROTOCOL_VERSION) {
