@@ -147,23 +147,25 @@ def cmd_stream(args) -> int:
 
     panel = Panel.load(args.panel)
     inputs = _stream_inputs(args.inputs)
-    targets = [load_target(spec, panel)[0] for spec in inputs]     # decode once; the loop times solve + send
     temporal = TemporalSolver(args.method) if args.temporal else None
     period = 1.0 / args.fps if args.fps else 0.0
-    solve_s, send_s = [], []
+    read_s, solve_s, send_s = [], [], []
     with _open(args, zones=panel.n_leds) as link:
         t_start = time.perf_counter()
         next_t = t_start
         n = 0
         for _ in range(args.loop):
-            for target in targets:
+            for spec in inputs:          # one frame in memory at a time: read, solve, send
                 t0 = time.perf_counter()
-                leds = temporal(panel, target) if temporal else solve(panel, target, method=args.method)
+                target = load_target(spec, panel)[0]
                 t1 = time.perf_counter()
-                link.send_frame(leds)
+                leds = temporal(panel, target) if temporal else solve(panel, target, method=args.method)
                 t2 = time.perf_counter()
-                solve_s.append(t1 - t0)
-                send_s.append(t2 - t1)
+                link.send_frame(leds)
+                t3 = time.perf_counter()
+                read_s.append(t1 - t0)
+                solve_s.append(t2 - t1)
+                send_s.append(t3 - t2)
                 n += 1
                 if period:
                     next_t += period
@@ -172,12 +174,13 @@ def cmd_stream(args) -> int:
         total = time.perf_counter() - t_start
         stats = dict(link.stats)
         lat = np.array(getattr(link, "latencies", []), dtype=np.float64) * 1e3
-    result = {"frames": n, "seconds": total, "fps": n / total, "solve_ms_median": 1e3 * float(np.median(solve_s)),
-              "send_ms_median": 1e3 * float(np.median(send_s)), "link": stats}
+    med = lambda xs: 1e3 * float(np.median(xs))  # noqa: E731
+    result = {"frames": n, "seconds": total, "fps": n / total, "read_ms_median": med(read_s),
+              "solve_ms_median": med(solve_s), "send_ms_median": med(send_s), "link": stats}
     if lat.size:
         result["ack_latency_ms"] = {f"p{q}": float(np.percentile(lat, q)) for q in (50, 90, 99)}
-    print(f"{n} frames in {total:.2f} s: {n / total:.1f} frames/s (solve {result['solve_ms_median']:.2f} ms, "
-          f"send {result['send_ms_median']:.3f} ms median)")
+    print(f"{n} frames in {total:.2f} s: {n / total:.1f} frames/s (median read {result['read_ms_median']:.1f} ms, "
+          f"solve {result['solve_ms_median']:.2f} ms, send {result['send_ms_median']:.3f} ms)")
     if lat.size:
         print("ACK latency ms: " + ", ".join(f"{k} {v:.2f}" for k, v in result["ack_latency_ms"].items()))
     _emit_json(args, result)

@@ -76,6 +76,7 @@ def test_stream_pushes_solved_frames(emulator, tmp_path):
                  "fald-1080p-576", "--method", "max", "--loop", "2", "--json", str(out)]) == 0
     result = json.loads(out.read_text())
     assert result["frames"] == 4 and result["link"]["frames_acked"] == result["link"]["frames_sent"] >= 1
+    assert result["read_ms_median"] > 0 and result["solve_ms_median"] > 0
     assert len(emu.wait_for_log(log, result["link"]["frames_sent"])) == result["link"]["frames_sent"]
 
 
