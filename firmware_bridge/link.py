@@ -45,6 +45,10 @@ __all__ = ["LinkError", "HandshakeError", "LinkDown", "DeviceNak", "DmlinkLink",
 
 log = logging.getLogger(__name__)
 
+#: NAK reasons that damage on the wire can cause (crc, cobs, length: a chunk cut short, oversize): worth a
+#: retry. The others (type, zones, version, limit) come only from intact packets: the device refuses.
+DAMAGE_REASONS = frozenset({1, 2, 3, 5})
+
 #: TEST_PATTERN codes by name.
 PATTERNS = {"off": 0, "all": 1, "zone": 2, "checkerboard": 3}
 
@@ -457,7 +461,7 @@ class DmlinkLink:
                 reply = self._replies.pop(seq, None)
                 if reply is not None:
                     return Ack.from_packet(reply)
-                if self.stats["naks"] > naks_before and self._naks[-1]["reason"] in (3, 6):
+                if self.stats["naks"] > naks_before and self._naks[-1]["reason"] not in DAMAGE_REASONS:
                     raise DeviceNak(self._naks[-1]["reason"], "the frame")
                 self._in_flight.pop(seq, None)
         raise LinkError(f"{self.url}: frame not acknowledged after {retries + 1} tries")
@@ -487,7 +491,7 @@ class DmlinkLink:
                     return self._replies.pop(seq)
                 if got and self.stats["naks"] > naks_before and not self._in_flight:
                     reason = self._naks[-1]["reason"]
-                    if reason not in (1, 2, 5):       # damage is worth a retry; a refusal is not
+                    if reason not in DAMAGE_REASONS:  # damage is worth a retry; a refusal is not
                         raise DeviceNak(reason, what)
         raise LinkError(f"{self.url}: no reply to {what} within {timeout:g} s ({retries + 1} tries)")
 
