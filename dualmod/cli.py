@@ -361,6 +361,12 @@ def build_parser() -> argparse.ArgumentParser:
     from .cli_bridge import add_bridge
 
     add_bridge(sub, _add)
+    try:  # calibration is a sibling package (DESIGN §1): loaded here, never at dualmod's import
+        from calibration.cli import add_calibrate
+    except ImportError:  # pragma: no cover - an install without it
+        pass
+    else:
+        add_calibrate(sub, _add)
     return parser
 
 
