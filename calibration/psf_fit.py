@@ -333,6 +333,8 @@ class PsfFit:
     seconds: float
     data: FitData = field(repr=False)
     pred: np.ndarray = field(repr=False)
+    #: the ``[leds]`` layout keys of the captures (a positions file as an absolute path)
+    layout: dict = field(default_factory=dict)
 
     def report(self) -> dict:
         """The fit report as JSON-able data."""
@@ -345,40 +347,24 @@ class PsfFit:
                 "seconds": round(self.seconds, 2),
                 "uncertainty_note": "1-sigma from the Jacobian, assuming independent residuals"}
 
-    def profile(self, base=None, name: str | None = None) -> dict:
-        """A complete profile dict: geometry and LEDs from the captures, the fitted PSF and peak, and the
-        ``[lcd]`` (and LED response) of ``base`` — a :class:`dualmod.Panel` — or DESIGN §4 defaults."""
+    def profile(self, base: dict | None = None, name: str | None = None) -> dict:
+        """A complete profile dict: geometry, LED layout, PSF and peak from the captures; everything else
+        (LED drive and response, ``[lcd]``, ambient) from ``base`` — a TOML-shaped profile dict, see
+        :func:`calibration.cli.base_profile` — or DESIGN §4 defaults (the LCD then is a placeholder)."""
         p = self.data.panel
-        leds = _leds_table(p)
-        if base is not None:
-            bl = base.leds
-            leds.update(bit_depth=bl.bit_depth, channels=bl.channels, max_mean_level=bl.max_mean_level)
-            if bl.response == "gamma":
-                leds.update(response="gamma", gamma=bl.gamma)
-            lcd = {"response": base.lcd.response, "bit_depth": base.lcd.bit_depth,
-                   "contrast_ratio": base.lcd.contrast_ratio}
-            if base.lcd.response == "gamma":
-                lcd["gamma"] = base.lcd.gamma
-            if base.lcd.response == "lut":
-                raise CaptureError("--base: a profile with an LCD lut cannot be merged yet; use a gamma/srgb base "
-                                   "and run 'dualmod calibrate lcd' afterwards")
-        else:
-            lcd = {"response": "gamma", "gamma": 2.2, "bit_depth": 8, "contrast_ratio": 1000.0}
-        return {"panel": {"name": name or "calibrated", "width": p.width, "height": p.height,
-                          "peak_nits": _sig(self.peak_nits)},
-                "leds": leds, "psf": dict(self.psf), "lcd": lcd}
+        out = {k: dict(v) for k, v in (base or {}).items()}
+        panel = out.setdefault("panel", {})
+        panel.update(name=name or panel.get("name", "calibrated"), width=p.width, height=p.height,
+                     peak_nits=_sig(self.peak_nits))
+        leds = {k: v for k, v in out.get("leds", {}).items() if k not in ("layout", "rows", "cols", "positions_file")}
+        out["leds"] = {**self.layout, **leds}
+        out["psf"] = dict(self.psf)
+        out.setdefault("lcd", {"response": "gamma", "gamma": 2.2, "bit_depth": 8, "contrast_ratio": 1000.0})
+        return {k: out[k] for k in ("panel", "leds", "psf", "lcd")}
 
 
 def _sig(x: float, digits: int = 6) -> float:
     return float(f"{x:.{digits}g}")
-
-
-def _leds_table(panel) -> dict:
-    leds = panel.leds
-    if leds.layout == "positions":
-        raise CaptureError("captures with layout 'positions' cannot be written as a profile yet: copy the "
-                           "positions file beside it and set leds.positions_file by hand")
-    return {"layout": leds.layout, "rows": leds.rows, "cols": leds.cols}
 
 
 def _psf_table(model: str, data: FitData, fit: dict, radius=None) -> tuple[dict, dict]:
@@ -542,7 +528,14 @@ def fit_psf(cs: CaptureSet, model: str = "auto", *, boundary: str = "zero", edge
     return PsfFit(chosen, res["psf"], peak, float(raw.get("peak_sd", np.nan)), res["sd"], rms,
                   100.0 * rms / peak, per, heldout,
                   {m: {"psf": v[1]["psf"], "peak_nits": v[1]["peak_nits"]} for m, v in fits.items()},
-                  int(y.size), data.excluded, time.perf_counter() - t0, data, pred)
+                  int(y.size), data.excluded, time.perf_counter() - t0, data, pred, _layout(cs))
+
+
+def _layout(cs: CaptureSet) -> dict:
+    t = {k: v for k, v in cs.leds_table.items() if k in ("layout", "rows", "cols", "positions_file")}
+    if "positions_file" in t:
+        t["positions_file"] = str((cs.root / t["positions_file"]).resolve())
+    return t
 
 
 def fit_figure(fit: PsfFit, path) -> None:

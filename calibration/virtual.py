@@ -28,6 +28,7 @@ from scipy import ndimage
 
 from dualmod._io import atomic_path, write_json
 
+from .capture import frame_levels
 from .captures import FORMAT, apply_homography, default_groups, homography
 
 __all__ = ["VirtualCamera", "render_captures"]
@@ -181,41 +182,73 @@ def render_captures(panel, folder, camera: VirtualCamera = VirtualCamera(), *, g
 
 
 # ------------------------------------------------------------------ a camera command for the orchestration
+def shown_item(plan: dict, shown_log, channels: int) -> dict | None:
+    """The plan item whose LED frame the firmware emulator last reported showing (by ``shown_crc32``), or
+    None when what it shows is none of them."""
+    from firmware_bridge.emulator import read_shown_log
+    from firmware_bridge.link import values_crc32
+    from firmware_bridge.protocol import levels_to_u16
+
+    rows = read_shown_log(shown_log)
+    if not rows:
+        return None
+    crc = rows[-1][1]
+    for item in plan["items"]:
+        levels = frame_levels(item, plan["n_leds"])
+        if channels == 3:
+            levels = np.repeat(levels[:, None], 3, axis=1)
+        if values_crc32(levels_to_u16(levels)) == crc:
+            return item
+    return None
+
+
 def _shoot_main(argv: list[str] | None = None) -> int:
-    """``python -m calibration.virtual shoot``: photograph what the emulator says it shows."""
+    """``python -m calibration.virtual shoot``: photograph what the firmware emulator says it shows.
+
+    The camera knows only the capture plan and the emulator's shown-frame log: it renders the plan item
+    whose frame CRC the firmware reports (dark when the watchdog blanked the LEDs), so a frame that did not
+    reach the firmware cannot be photographed by accident.
+    """
     ap = argparse.ArgumentParser(prog="python -m calibration.virtual shoot",
-                                 description="render one virtual-camera image of a known panel")
+                                 description="render one virtual-camera image of what the emulator shows")
     ap.add_argument("--panel", required=True, help="the true panel profile (name or .toml)")
-    ap.add_argument("--state", required=True,
-                    help="JSON file the capture orchestration keeps: the LED levels it last sent")
+    ap.add_argument("--plan", required=True, help="the session's plan.json")
+    ap.add_argument("--shown-log", required=True, help="the emulator's --shown-log file")
+    ap.add_argument("--channels", type=int, default=1, help="the emulator's channels per zone")
     ap.add_argument("--exposure", type=float, required=True)
     ap.add_argument("--out", required=True)
     ap.add_argument("--camera", help="JSON of VirtualCamera fields")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--log", help="append the shot's name here (tests count the shots)")
     ap.add_argument("--fail-after", type=int, default=0,
-                    help="exit 1 (a camera that dies) once this many images exist beside --out; 0 = never")
+                    help="exit 1 (a camera that dies) once this many shots are in --log; 0 = never")
     a = ap.parse_args(argv)
     from dualmod import Panel
     from dualmod.display.backlight import backlight
 
     out = Path(a.out)
-    if a.fail_after and len(list(out.parent.glob("*.npy"))) >= a.fail_after:
+    shots = Path(a.log).read_text().split() if a.log and Path(a.log).is_file() else []
+    if a.fail_after and len(shots) >= a.fail_after:
         print("virtual camera: battery empty", file=sys.stderr)
         return 1
     camera = VirtualCamera(**json.loads(Path(a.camera).read_text())) if a.camera else VirtualCamera()
     panel = Panel.load(a.panel)
-    levels = np.asarray(json.loads(Path(a.state).read_text())["levels"], dtype=np.float64)
-    if levels.shape[0] != panel.n_leds:
-        print(f"virtual camera: {levels.shape[0]} LED levels for a panel of {panel.n_leds}", file=sys.stderr)
-        return 2
-    nits = backlight(panel, np.clip(levels, 0, 1))
-    if nits.ndim == 3:
+    plan = json.loads(Path(a.plan).read_text())
+    item = shown_item(plan, a.shown_log, a.channels)
+    if item is None:
+        print("virtual camera: the panel shows a frame that is not in the plan", file=sys.stderr)
+        return 3
+    nits = backlight(panel, frame_levels(item, panel.n_leds)) if item["level"] > 0 else None
+    if nits is not None and nits.ndim == 3:
         nits = nits @ np.array([0.2126, 0.7152, 0.0722])
-    rng = np.random.default_rng([a.seed, zlib.crc32(out.name.encode())])
-    img = camera.shoot(nits if levels.any() else None, a.exposure, rng)
+    rng = np.random.default_rng([a.seed, zlib.crc32(item["file"].encode())])
+    img = camera.shoot(nits, a.exposure, rng)
     with atomic_path(out) as tmp:
         with open(tmp, "wb") as fh:
             np.save(fh, img)
+    if a.log:
+        with open(a.log, "a") as fh:
+            fh.write(item["file"] + "\n")
     return 0
 
 
@@ -228,4 +261,5 @@ def camera_json(camera: VirtualCamera, path) -> Path:
 if __name__ == "__main__":  # pragma: no cover - exercised through subprocess in the tests
     if len(sys.argv) > 1 and sys.argv[1] == "shoot":
         sys.exit(_shoot_main(sys.argv[2:]))
-    sys.exit("usage: python -m calibration.virtual shoot --panel P --state S --exposure T --out FILE")
+    sys.exit("usage: python -m calibration.virtual shoot --panel P --plan plan.json --shown-log LOG --exposure T "
+             "--out FILE")

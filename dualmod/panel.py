@@ -233,22 +233,28 @@ class Panel:
         """
         if isinstance(name_or_path, Panel):
             return name_or_path
+        path, source = cls.locate(name_or_path)
+        return cls._from_file(path, source=source)
+
+    @classmethod
+    def locate(cls, name_or_path: str | os.PathLike) -> tuple[Path, str]:
+        """The TOML file :meth:`load` reads for a name or path, and the source name its errors use."""
         text = os.fspath(name_or_path)
         path = Path(text)
         if path.suffix == ".toml" or os.sep in text or (os.altsep and os.altsep in text):
             if not path.is_file():
                 raise ProfileError("no such profile file", source=text)
-            return cls._from_file(path)
+            return path, text
         builtin = resources.files("dualmod") / "profiles" / f"{text}.toml"
         if builtin.is_file():
-            with resources.as_file(builtin) as p:
-                return cls._from_file(Path(p), source=f"builtin:{text}")
+            with resources.as_file(builtin) as p:  # a real file: the package is installed unzipped
+                return Path(p), f"builtin:{text}"
         for folder in filter(None, os.environ.get("DUALMOD_PROFILES", "").split(os.pathsep)):
             candidate = Path(folder) / f"{text}.toml"
             if candidate.is_file():
-                return cls._from_file(candidate)
+                return candidate, str(candidate)
         if path.is_file():
-            return cls._from_file(path)
+            return path, text
         raise ProfileError(f"unknown panel profile; built-in profiles are {', '.join(cls.builtins())}, "
                            "or give a path to a .toml file", source=text)
 
