@@ -540,10 +540,7 @@ def _layout(cs: CaptureSet) -> dict:
 
 def fit_figure(fit: PsfFit, path) -> None:
     """Measured versus fitted: a profile through one LED, the radial fall-off, a residual map, model scores."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure  # no pyplot: no global backend switch, nothing left open
 
     from dualmod._io import atomic_path
 
@@ -561,7 +558,8 @@ def fit_figure(fit: PsfFit, path) -> None:
     led = led[np.argmin(np.hypot(*(led - centre).T))]
     row = np.abs(cap.pts[:, 1] - led[1]) <= data.grid[2] / 2
     order = np.argsort(cap.pts[row, 0])
-    fig, ax = plt.subplots(2, 2, figsize=(11, 8))
+    fig = Figure(figsize=(11, 8))
+    ax = fig.subplots(2, 2)
     a = ax[0, 0]
     a.plot(cap.pts[row, 0][order], cap.y[row][order], ".", ms=3, color="k", label="measured")
     for m, cand in fit.candidates.items():
@@ -610,4 +608,3 @@ def fit_figure(fit: PsfFit, path) -> None:
     fig.tight_layout()
     with atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=90, format="png")
-    plt.close(fig)

@@ -24,4 +24,5 @@ def test_notebook_runs(path, tmp_path):
 
 
 def test_there_are_notebooks():
-    assert {p.stem for p in NOTEBOOKS} >= {"01_display_model", "02_compare_dimming", "03_cnn_dimming", "05_hardware"}
+    assert {p.stem for p in NOTEBOOKS} >= {"01_display_model", "02_compare_dimming", "03_cnn_dimming", "04_calibration",
+                                             "05_hardware"}

@@ -63,10 +63,7 @@ def preview(sim):
 
 def image_figure(result: ImageResult, panel, path) -> None:
     """Write the per-image figure described in the module docstring to ``path`` (PNG), atomically."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure  # no pyplot: no global backend switch, nothing left open
     from matplotlib.colors import LogNorm, TwoSlopeNorm
 
     from .._io import atomic_path
@@ -79,8 +76,8 @@ def image_figure(result: ImageResult, panel, path) -> None:
     lo, hi = max(panel.black_nits * 0.5, 1e-3), panel.peak_nits
     lum_norm = LogNorm(vmin=lo, vmax=hi)
     cols = 6
-    fig, axes = plt.subplots(1 + len(methods), cols, figsize=(2.6 * cols, 1.75 * (1 + len(methods)) + 0.4),
-                             constrained_layout=True)
+    fig = Figure(figsize=(2.6 * cols, 1.75 * (1 + len(methods)) + 0.4), constrained_layout=True)
+    axes = fig.subplots(1 + len(methods), cols)
     axes = np.atleast_2d(axes)
     for ax in axes.ravel():
         ax.axis("off")
@@ -133,7 +130,6 @@ def image_figure(result: ImageResult, panel, path) -> None:
             fig.colorbar(im_err, ax=axes[1:, 5], shrink=0.6, label="PU21(shown) − PU21(target)")
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=72)
-    plt.close(fig)
 
 
 def _table(summary: list[dict]) -> str:

@@ -15,17 +15,15 @@ __all__ = ["pareto_figure"]
 
 def pareto_figure(summary: list[dict], path, *, title: str = "") -> None:
     """Write the figure for :func:`dualmod.compare.summarize` rows to ``path`` (.png, .svg, .pdf), atomically."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure  # no pyplot: no global backend switch, nothing left open
 
     from .._io import atomic_path
 
     groups: dict[str, list[dict]] = defaultdict(list)
     for row in summary:                              # variants of one method (its options differ) form a curve
         groups[row["method"].split(":")[0]].append(row)
-    fig, ax = plt.subplots(figsize=(6.4, 4.4), dpi=130)
+    fig = Figure(figsize=(6.4, 4.4), dpi=130)
+    ax = fig.subplots()
     markers = "osD^v<>ph*"
     for i, (name, rows) in enumerate(sorted(groups.items())):
         rows = sorted(rows, key=lambda r: r["power"])
@@ -42,4 +40,3 @@ def pareto_figure(summary: list[dict], path, *, title: str = "") -> None:
     fig.tight_layout()
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format=str(path).rsplit(".", 1)[-1])
-    plt.close(fig)
