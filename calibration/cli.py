@@ -265,6 +265,17 @@ def cmd_capture(args) -> int:
     return 0
 
 
+def cmd_bench(args) -> int:
+    from dualmod.cli import _emit_json
+
+    from .bench import format_table, run_calibration_bench
+
+    rows = run_calibration_bench(seed=args.seed, progress=lambda s: _say(f"bench: {s} ..."))
+    print(format_table(rows))
+    _emit_json(args, rows)
+    return 0
+
+
 def add_calibrate(sub, add) -> None:
     """Register ``dualmod calibrate`` and its subcommands on the main parser's subparsers."""
     cal = sub.add_parser("calibrate", help="measure a real panel (PSF, peak, LCD and LED responses) into a profile",
@@ -332,6 +343,10 @@ def add_calibrate(sub, add) -> None:
     p.add_argument("--spacing", type=float, default=4.0, help="lit LEDs per capture are this many pitches apart")
     p.add_argument("--level", type=float, default=1.0, help="LED level of lit LEDs (0-1]")
     p.add_argument("--timeout", type=float, default=120.0, help="seconds the camera command may take per image")
+
+    p = add(csub, "bench", "PSF recovery from virtual 16×9-LED captures: accuracy against the truth and fit time",
+            "dualmod calibrate bench --json out/calibration-bench.json", cmd_bench)
+    p.add_argument("--seed", type=int, default=0)
 
     p = add(csub, "virtual", "render captures of a known panel with the virtual camera (to try the fit)",
             "dualmod calibrate virtual --panel proto-16x9-rgb --out captures/", cmd_virtual)
