@@ -278,11 +278,11 @@ def cmd_bench(args) -> int:
 
 def add_calibrate(sub, add) -> None:
     """Register ``dualmod calibrate`` and its subcommands on the main parser's subparsers."""
-    cal = sub.add_parser("calibrate", help="measure a real panel (PSF, peak, LCD and LED responses) into a profile",
-                         description="Measure a real dual-modulation panel into a dualmod profile: PSF and peak from "
-                                     "camera captures, LCD and LED responses from photometer readings.")
-    csub = cal.add_subparsers(dest="calibrate_command", metavar="SUBCOMMAND", parser_class=type(cal))
-    cal.set_defaults(func=lambda args: (cal.print_help(), 2)[1])
+    from dualmod.cli import add_group
+
+    csub = add_group(sub, "calibrate", "measure a real panel (PSF, peak, LCD and LED responses) into a profile",
+                     "Measure a real dual-modulation panel into a dualmod profile: PSF and peak from camera captures, "
+                     "LCD and LED responses from photometer readings.")
 
     p = add(csub, "psf", "fit the PSF and peak_nits to a dualmod-captures/1 folder and write a profile",
             """dualmod calibrate psf captures/ --out mypanel.toml

@@ -37,6 +37,17 @@ def _add(sub, name: str, help: str, example: str, func) -> argparse.ArgumentPars
     return p
 
 
+def add_group(sub, name: str, help: str, description: str):
+    """A command with subcommands (``dualmod bridge …``, ``dualmod calibrate …``): returns its subparsers.
+
+    Without a subcommand the group prints its help and exits 2.
+    """
+    group = sub.add_parser(name, help=help, description=description)
+    gsub = group.add_subparsers(dest=f"{name}_command", metavar="SUBCOMMAND", parser_class=type(group))
+    group.set_defaults(func=lambda args: (group.print_help(), EXIT_INPUT)[1])
+    return gsub
+
+
 def _ensure_parent(path) -> None:
     """Create an output's folder up front, so a bad path fails before any work (and before any file)."""
     parent = Path(path).parent

@@ -219,11 +219,11 @@ def cmd_emulate(args) -> int:
 
 def add_bridge(sub, add) -> None:
     """Register ``dualmod bridge`` and its subcommands on the main parser's subparsers."""
-    bridge = sub.add_parser("bridge", help="drive an LED backlight prototype over serial (DMLINK v1 or Adalight)",
-                            description="Drive an LED backlight prototype over USB serial: DMLINK v1 (checked, "
-                                        "acknowledged, power-limited) or classic Adalight.")
-    bsub = bridge.add_subparsers(dest="bridge_command", metavar="SUBCOMMAND", parser_class=type(bridge))
-    bridge.set_defaults(func=lambda args: (bridge.print_help(), 2)[1])
+    from .cli import add_group
+
+    bsub = add_group(sub, "bridge", "drive an LED backlight prototype over serial (DMLINK v1 or Adalight)",
+                     "Drive an LED backlight prototype over USB serial: DMLINK v1 (checked, acknowledged, "
+                     "power-limited) or classic Adalight.")
 
     def port_args(p, protocols=True):
         p.add_argument("--port", required=True, help="serial port or pyserial URL (/dev/ttyACM0, COM3, the emulator's pty)")

@@ -197,19 +197,6 @@ LCD_BAD = {
 }
 
 
-@pytest.mark.parametrize("case", sorted(LCD_BAD))
-def test_bad_lcd_files(tmp_path, case):
-    text, line, words = LCD_BAD[case]
-    path = tmp_path / f"lcd_{case}.csv"
-    path.write_text(text)
-    with pytest.raises(InputError) as info:
-        read_lcd_measurements(path)
-    msg = str(info.value)
-    assert path.name in msg and words in msg
-    if line is not None:
-        assert f"{path.name}:{line}:" in msg
-
-
 def test_missing_lcd_file(tmp_path):
     with pytest.raises(InputError, match=r"nowhere\.csv.*channel,code,nits"):
         read_lcd_measurements(tmp_path / "nowhere.csv")
@@ -321,13 +308,13 @@ LED_BAD = {
 }
 
 
-@pytest.mark.parametrize("case", sorted(LED_BAD))
-def test_bad_led_files(tmp_path, case):
-    text, line, words = LED_BAD[case]
-    path = tmp_path / f"led_{case}.csv"
+@pytest.mark.parametrize("kind, case", [("lcd", c) for c in sorted(LCD_BAD)] + [("led", c) for c in sorted(LED_BAD)])
+def test_bad_files(tmp_path, kind, case):
+    text, line, words = (LCD_BAD if kind == "lcd" else LED_BAD)[case]
+    path = tmp_path / f"{kind}_{case}.csv"
     path.write_text(text)
     with pytest.raises(InputError) as info:
-        read_led_measurements(path)
+        (read_lcd_measurements if kind == "lcd" else read_led_measurements)(path)
     msg = str(info.value)
     assert path.name in msg and words in msg
     if line is not None:

@@ -137,7 +137,8 @@ def test_auto_notices_a_single_gaussian_is_the_wrong_model(recovered, name):
     assert fit.heldout_rms["gaussian"] > 3 * fit.heldout_rms[fit.model]
     # and the single Gaussian really would miss the 2 % target: the test above is not trivially met
     prof, cand = fit.profile(), fit.candidates["gaussian"]
-    single = dm.Panel.from_dict({**prof, "psf": cand["psf"], "panel": {**prof["panel"], "peak_nits": cand["peak_nits"]}})
+    single = dm.Panel.from_dict({**prof, "psf": cand["psf"],
+                                 "panel": {**prof["panel"], "peak_nits": cand["peak_nits"]}})
     assert backlight_error(truth, single) > 0.02
 
 
