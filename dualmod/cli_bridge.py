@@ -17,9 +17,9 @@ import numpy as np
 
 from .cli import _emit_json  # the same --json writing as every other command
 from .errors import InputError
+from .imaging.video import VIDEO_SUFFIXES
 
 IMAGE_SUFFIXES = {".exr", ".hdr", ".pfm", ".png", ".tif", ".tiff"}
-VIDEO_SUFFIXES = {".mp4", ".mkv", ".mov", ".webm", ".ts", ".m2ts"}
 
 
 def read_leds(path) -> np.ndarray:
@@ -132,17 +132,28 @@ def _stream_inputs(items: list[str]) -> list[str]:
             if not files:
                 raise InputError(f"{item}: no images ({', '.join(sorted(IMAGE_SUFFIXES))}) in this folder")
             out += files
-        elif p.suffix.lower() in VIDEO_SUFFIXES:
-            raise InputError(f"{item}: video input is not supported yet; give a folder of frames (EXR, HDR, PNG)")
         else:
             out.append(item)
     return out
 
 
+def _stream_targets(inputs: list[str], panel):
+    """Targets one at a time: images (and builtin scenes) through load_target, HDR10 videos frame by frame."""
+    from .imaging.inputs import load_target
+    from .imaging.prepare import prepare_target
+    from .imaging.video import open_frames
+
+    for spec in inputs:
+        if Path(spec).suffix.lower() in VIDEO_SUFFIXES:
+            for frame in open_frames(spec):
+                yield prepare_target(panel, frame, exposure=1.0)  # HDR10 decodes to nits
+        else:
+            yield load_target(spec, panel)[0]
+
+
 def cmd_stream(args) -> int:
     from .dimming import solve
     from .dimming.temporal import TemporalSolver
-    from .imaging.inputs import load_target
     from .panel import Panel
 
     panel = Panel.load(args.panel)
@@ -155,9 +166,12 @@ def cmd_stream(args) -> int:
         next_t = t_start
         n = 0
         for _ in range(args.loop):
-            for spec in inputs:          # one frame in memory at a time: read, solve, send
+            targets = _stream_targets(inputs, panel)
+            while True:                  # one frame in memory at a time: read, solve, send
                 t0 = time.perf_counter()
-                target = load_target(spec, panel)[0]
+                target = next(targets, None)
+                if target is None:
+                    break
                 t1 = time.perf_counter()
                 leds = temporal(panel, target) if temporal else solve(panel, target, method=args.method)
                 t2 = time.perf_counter()

@@ -1,0 +1,251 @@
+# SPDX-License-Identifier: BSD-3-Clause
+"""HDR video in and out, one frame at a time (bounded memory).
+
+Sources (:func:`open_frames`):
+
+- a **folder of frames** (``.exr``, ``.hdr``, ``.pfm``, ``.tif``, ``.png``), read in name order;
+- **HDR10 video** (``.mp4``, ``.mkv``, ``.mov``, ``.ts``, ``.m2ts``, ``.webm``): BT.2020 primaries, PQ
+  (SMPTE ST 2084) transfer, 10-bit, decoded by the ffmpeg that ``imageio-ffmpeg`` ships, as 16-bit RGB
+  through a pipe, then to linear nits with colour-science's ST 2084 EOTF and BT.2020 → BT.709 primaries
+  (out-of-gamut negatives clipped to 0);
+- ``builtin:NAME`` — a procedural sequence (:mod:`dualmod.imaging.sequences`).
+
+Sinks (:class:`FrameSink`) mirror them: a folder of EXR frames, each written atomically, or an HDR10 video
+(x265, ``yuv420p10le``, HDR10 signalling) written to a temporary file that is renamed when the video is
+complete, so an interrupted encode leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+
+from ..errors import ImageReadError, ImageWriteError, InputError
+
+__all__ = ["VIDEO_SUFFIXES", "FRAME_SUFFIXES", "FrameSource", "open_frames", "FrameSink", "nits_to_hdr10",
+           "hdr10_to_nits"]
+
+VIDEO_SUFFIXES = (".mp4", ".mkv", ".mov", ".ts", ".m2ts", ".webm")
+FRAME_SUFFIXES = (".exr", ".hdr", ".pfm", ".tif", ".tiff", ".png")
+PQ_PEAK = 10000.0
+
+
+def _ffmpeg() -> str:
+    try:
+        import imageio_ffmpeg
+    except ImportError:  # pragma: no cover - a dependency
+        raise ImageReadError("video", "HDR10 video needs imageio-ffmpeg (pip install imageio-ffmpeg)") from None
+    return imageio_ffmpeg.get_ffmpeg_exe()
+
+
+def nits_to_hdr10(rgb709: np.ndarray) -> np.ndarray:
+    """Linear Rec.709 nits (H, W, 3) → 16-bit BT.2020 PQ code values (uint16, full range)."""
+    from colour import RGB_to_RGB
+    from colour.models import eotf_inverse_ST2084
+
+    rgb2020 = RGB_to_RGB(np.asarray(rgb709, dtype=np.float64), "ITU-R BT.709", "ITU-R BT.2020")
+    pq = eotf_inverse_ST2084(np.clip(rgb2020, 0.0, PQ_PEAK))
+    return np.round(np.clip(pq, 0.0, 1.0) * 65535.0).astype(np.uint16)
+
+
+def hdr10_to_nits(codes: np.ndarray) -> np.ndarray:
+    """16-bit BT.2020 PQ code values → linear Rec.709 nits (float32, negatives clipped)."""
+    from colour import RGB_to_RGB
+    from colour.models import eotf_ST2084
+
+    rgb2020 = eotf_ST2084(np.asarray(codes, dtype=np.float64) / 65535.0)
+    return np.clip(RGB_to_RGB(rgb2020, "ITU-R BT.2020", "ITU-R BT.709"), 0.0, None).astype(np.float32)
+
+
+class FrameSource:
+    """Frames of a video, in order, one at a time: ``for frame in source`` (float32 (H, W, 3) nits).
+
+    Attributes
+    ----------
+    name : str
+    count : int or None
+        Number of frames when known up front.
+    fps : float
+    cuts : list of int
+        Known shot boundaries (procedural sequences), else empty.
+    """
+
+    def __init__(self, name: str, frames, count: int | None, fps: float, cuts=()):
+        self.name, self._frames, self.count, self.fps, self.cuts = name, frames, count, fps, list(cuts)
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        return iter(self._frames())
+
+    def __len__(self) -> int:
+        if self.count is None:
+            raise TypeError("frame count unknown")
+        return self.count
+
+
+def _folder(path: Path) -> FrameSource:
+    from .io import read_image
+
+    files = sorted(p for p in path.iterdir() if p.suffix.lower() in FRAME_SUFFIXES and not p.name.startswith("."))
+    if not files:
+        raise InputError(f"{path}: no frames ({', '.join(FRAME_SUFFIXES)}) in this folder")
+
+    def frames():
+        shape = None
+        for f in files:
+            img = read_image(f)
+            if shape is None:
+                shape = img.shape
+            elif img.shape != shape:
+                raise ImageReadError(f, f"frame is {img.shape[1]}×{img.shape[0]}, the first frame {shape[1]}×{shape[0]}")
+            yield img
+
+    return FrameSource(str(path), frames, len(files), 24.0)
+
+
+def _probe(path: Path) -> tuple[int, int, float]:
+    """(width, height, fps) of a video's first stream, from ffmpeg's banner."""
+    import re
+
+    proc = subprocess.run([_ffmpeg(), "-hide_banner", "-i", str(path)], capture_output=True, text=True, timeout=60)
+    m = re.search(r"Stream #\S+.*?Video: .*?(\d{2,5})x(\d{2,5})", proc.stderr)
+    if not m:
+        last = (proc.stderr.strip().splitlines() or ["no output"])[-1]
+        raise ImageReadError(path, f"not a readable video ({last})")
+    fps = re.search(r"(\d+(?:\.\d+)?) fps", proc.stderr)
+    return int(m.group(1)), int(m.group(2)), float(fps.group(1)) if fps else 24.0
+
+
+def _video(path: Path) -> FrameSource:
+    w, h, fps = _probe(path)
+
+    def frames():
+        cmd = [_ffmpeg(), "-v", "error", "-i", str(path), "-map", "0:v:0",
+               "-vf", "scale=in_color_matrix=bt2020:in_range=tv:out_range=pc", "-f", "rawvideo",
+               "-pix_fmt", "rgb48le", "-"]
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        size = w * h * 3 * 2
+        try:
+            while True:
+                buf = proc.stdout.read(size)
+                if not buf:
+                    break
+                if len(buf) != size:
+                    raise ImageReadError(path, "video ends inside a frame (truncated file?)")
+                yield hdr10_to_nits(np.frombuffer(buf, dtype="<u2").reshape(h, w, 3))
+        finally:
+            proc.stdout.close()
+            err = proc.stderr.read().decode("utf-8", "replace").strip()
+            rc = proc.wait()
+            if rc not in (0, None) and err:
+                raise ImageReadError(path, f"ffmpeg could not decode it ({err.splitlines()[-1]})")
+
+    return FrameSource(str(path), frames, None, fps)
+
+
+def open_frames(spec: str, *, size: tuple[int, int] | None = None, frames: int = 48, fps: float = 24.0) -> FrameSource:
+    """A frame source for a folder, an HDR10 video file or ``builtin:NAME`` (``size`` = (height, width))."""
+    if spec.startswith("builtin:"):
+        from .sequences import sequence, sequence_cuts
+
+        name = spec.split(":", 1)[1]
+        if size is None:
+            raise InputError("a builtin sequence needs a size (the panel's)")
+        sequence(name, frames, *size)  # validates the name and frame count now
+        return FrameSource(spec, lambda: sequence(name, frames, *size), frames, fps, sequence_cuts(name, frames))
+    path = Path(spec)
+    if path.is_dir():
+        return _folder(path)
+    if not path.exists():
+        raise InputError(f"{spec}: no such video, folder of frames or builtin sequence")
+    if path.suffix.lower() in VIDEO_SUFFIXES:
+        return _video(path)
+    raise InputError(f"{spec}: give a folder of frames, an HDR10 video ({', '.join(VIDEO_SUFFIXES)}) "
+                     "or builtin:flicker")
+
+
+class FrameSink:
+    """Writes shown frames: a folder (``frame_00000.exr`` …) or an HDR10 video (``.mp4``/``.mkv``/``.mov``).
+
+    Use as a context manager; ``write(index, frame)``. For a video, frames must come in order from 0 and
+    the file appears (atomically) only when the sink closes without error.
+    """
+
+    def __init__(self, path, *, fps: float = 24.0, crf: int = 12):
+        self.path = Path(path)
+        self.video = self.path.suffix.lower() in VIDEO_SUFFIXES
+        self.fps, self.crf = fps, crf
+        self._proc = None
+        self._tmp: Path | None = None
+        self._next = 0
+        if not self.video:
+            self.path.mkdir(parents=True, exist_ok=True)
+
+    def frame_path(self, index: int) -> Path:
+        return self.path / f"frame_{index:05d}.exr"
+
+    def done(self, index: int) -> bool:
+        """Whether frame ``index`` is already written (folders only: resuming)."""
+        return not self.video and self.frame_path(index).is_file()
+
+    def write(self, index: int, frame: np.ndarray) -> None:
+        if not self.video:
+            from .io import write_image
+
+            write_image(self.frame_path(index), frame)
+            return
+        if index != self._next:
+            raise ImageWriteError(f"{self.path}: video frames must come in order (got {index}, expected {self._next})")
+        codes = nits_to_hdr10(frame)
+        if self._proc is None:
+            self._start(codes.shape[1], codes.shape[0])
+        try:
+            self._proc.stdin.write(np.ascontiguousarray(codes, dtype="<u2").tobytes())
+        except BrokenPipeError:
+            raise ImageWriteError(f"{self.path}: ffmpeg stopped ({self._stderr()})") from None
+        self._next += 1
+
+    def _start(self, w: int, h: int) -> None:
+        if w % 2 or h % 2:
+            raise ImageWriteError(f"{self.path}: HDR10 (4:2:0) needs an even width and height, got {w}×{h}")
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._tmp = self.path.with_name(f".{self.path.stem}.partial{self.path.suffix}")
+        x265 = (f"crf={self.crf}:colorprim=bt2020:transfer=smpte2084:colormatrix=bt2020nc:hdr10=1:"
+                "hdr10-opt=1:repeat-headers=1:log-level=error")
+        cmd = [_ffmpeg(), "-v", "error", "-y", "-f", "rawvideo", "-pix_fmt", "rgb48le", "-s", f"{w}x{h}",
+               "-r", f"{self.fps:g}", "-i", "-", "-vf", "scale=out_color_matrix=bt2020:out_range=tv:in_range=pc",
+               "-c:v", "libx265", "-pix_fmt", "yuv420p10le", "-x265-params", x265, "-color_primaries", "bt2020",
+               "-color_trc", "smpte2084", "-colorspace", "bt2020nc", "-color_range", "tv", str(self._tmp)]
+        self._proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stderr=subprocess.PIPE)
+
+    def _stderr(self) -> str:
+        try:
+            text = self._proc.stderr.read().decode("utf-8", "replace").strip()
+        except (OSError, ValueError):
+            text = ""
+        return (text.splitlines() or ["no message"])[-1]
+
+    def close(self, ok: bool = True) -> None:
+        if self._proc is None:
+            return
+        proc, self._proc = self._proc, None
+        try:
+            proc.stdin.close()
+        except BrokenPipeError:
+            ok = False
+        rc = proc.wait()
+        if ok and rc == 0:
+            os.replace(self._tmp, self.path)
+            return
+        self._tmp.unlink(missing_ok=True)
+        if ok:
+            raise ImageWriteError(f"{self.path}: ffmpeg failed (exit {rc})")
+
+    def __enter__(self) -> "FrameSink":
+        return self
+
+    def __exit__(self, exc_type, *exc) -> None:
+        self.close(ok=exc_type is None)

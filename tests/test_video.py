@@ -1,0 +1,156 @@
+# SPDX-License-Identifier: BSD-3-Clause
+"""Video: HDR10 in and out, frame folders, the synthetic flicker sequence, scene cuts, temporal metrics,
+and ``dualmod video`` (temporal filter, resuming)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from conftest import make_panel
+from dualmod.cli import main
+from dualmod.dimming.temporal import SceneCutDetector
+from dualmod.errors import ImageReadError, InputError
+from dualmod.imaging.colour import luminance
+from dualmod.imaging.io import write_image
+from dualmod.imaging.scenes import scene
+from dualmod.imaging.sequences import sequence, sequence_cuts
+from dualmod.imaging.video import FrameSink, hdr10_to_nits, nits_to_hdr10, open_frames
+from dualmod.metrics.temporal import TemporalStats
+from dualmod.video import parse_temporal, run_video
+
+
+def test_pq_code_values_match_st2084():
+    # ST 2084 reference points: 100 cd/m² → 0.508078, 1000 → 0.751827, 10000 → 1
+    grey = np.array([[[100.0] * 3, [1000.0] * 3, [10000.0] * 3]])
+    codes = nits_to_hdr10(grey)[0, :, 1] / 65535.0
+    np.testing.assert_allclose(codes, [0.508078, 0.751827, 1.0], atol=2e-5)
+    back = hdr10_to_nits(nits_to_hdr10(scene("specular", 36, 64)))
+    ref = scene("specular", 36, 64)
+    np.testing.assert_allclose(back, ref, rtol=2e-3, atol=2e-4)  # 16-bit PQ steps, no codec
+
+
+def test_hdr10_video_round_trip(tmp_path):
+    frames = [scene("gradient", 72, 128) * (0.5 + 0.1 * k) for k in range(4)]
+    out = tmp_path / "clip.mp4"
+    with FrameSink(out, fps=25) as sink:
+        for k, f in enumerate(frames):
+            sink.write(k, f)
+    assert out.is_file() and not list(tmp_path.glob(".*partial*"))
+    src = open_frames(str(out))
+    assert src.fps == pytest.approx(25.0)
+    back = list(src)
+    assert len(back) == 4 and back[0].shape == (72, 128, 3)
+    for a, b in zip(frames, back):
+        ya, yb = luminance(a), luminance(b)
+        lit = ya > 1.0
+        rel = np.abs(yb[lit] / ya[lit] - 1)
+        assert np.median(rel) < 0.02 and np.percentile(rel, 95) < 0.06  # 10-bit PQ, 4:2:0, x265 crf 12
+
+
+def test_interrupted_video_encode_leaves_nothing(tmp_path):
+    out = tmp_path / "clip.mp4"
+    with pytest.raises(RuntimeError):
+        with FrameSink(out) as sink:
+            sink.write(0, scene("night", 72, 128))
+            raise RuntimeError("stop")
+    assert not list(tmp_path.iterdir())
+
+
+def test_frame_folders_and_bad_sources(tmp_path):
+    for k in range(3):
+        write_image(tmp_path / f"f{k}.exr", np.full((8, 12, 3), 10.0 * (k + 1), np.float32))
+    frames = list(open_frames(str(tmp_path)))
+    assert [float(f[0, 0, 0]) for f in frames] == [10.0, 20.0, 30.0]
+    write_image(tmp_path / "f9.exr", np.ones((9, 12, 3), np.float32))
+    with pytest.raises(ImageReadError, match="first frame"):
+        list(open_frames(str(tmp_path)))
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(InputError, match="no frames"):
+        open_frames(str(empty))
+    with pytest.raises(InputError, match="no such"):
+        open_frames(str(tmp_path / "nope.mp4"))
+    (tmp_path / "junk.mp4").write_bytes(b"\x00" * 100)
+    with pytest.raises(ImageReadError, match="not a readable video"):
+        open_frames(str(tmp_path / "junk.mp4"))
+
+
+def test_scene_cut_detector_flags_the_cut_and_not_the_fade():
+    n = 24
+    d = SceneCutDetector()
+    flagged = [k for k, f in enumerate(sequence("flicker", n, 90, 160)) if d(f)]
+    assert flagged == sequence_cuts("flicker", n)
+
+
+def test_temporal_stats_from_first_principles():
+    st = TemporalStats()
+    black = np.zeros((4, 4), np.float32)
+    st.add(black, black, np.zeros(4))
+    st.add(black, black + 1.0, np.array([1.0, 0, 0, 0]))  # one LED jumps by 1; the static picture brightens
+    st.add(black, black + 1.0, np.array([1.0, 0, 0, 0]), cut=True)  # a cut: not counted
+    r = st.result()
+    assert r["frame_pairs"] == 1
+    assert r["led_flicker_mean"] == pytest.approx(0.25) and r["led_flicker_rms"] == pytest.approx(0.5)
+    from dualmod.metrics.pu21 import pu21_encode
+
+    assert r["static_flicker_pu21"] == pytest.approx(float(pu21_encode(np.float32(1.0)) - pu21_encode(np.float32(0))))
+
+
+@pytest.fixture(scope="module")
+def panel():
+    return make_panel(width=160, height=90, rows=5, cols=8, peak=1000.0, psf={"model": "gaussian", "sigma": 9.0})
+
+
+def test_video_run_filters_flicker_marks_the_cut_and_resumes(panel, tmp_path):
+    n = 20
+    cut = sequence_cuts("flicker", n)
+    src = open_frames("builtin:flicker", size=(panel.height, panel.width), frames=n)
+    off = run_video(src, panel, "max", tmp_path / "off", temporal=None)
+    on = run_video(src, panel, "max", tmp_path / "on", temporal=parse_temporal("attack=1,decay=0.15"))
+    assert off["cut_frames"] == cut and on["cut_frames"] == cut
+    assert on["led_flicker_rms"] < off["led_flicker_rms"]
+    assert on["frames"] == n and len((tmp_path / "on" / "metrics.csv").read_text().splitlines()) == n + 1
+    assert len(list((tmp_path / "on" / "frames").glob("*.exr"))) == n
+    # interrupt: lose the second half of the output, run again — the same result, only the lost frames solved
+    for k in range(n // 2, n):
+        (tmp_path / "on" / "frames" / f"frame_{k:05d}.exr").unlink()
+    again = run_video(src, panel, "max", tmp_path / "on", temporal=parse_temporal("attack=1,decay=0.15"))
+    assert again["solved"] == n - n // 2 and again["resumed"] == n // 2
+    for key in ("pu21_psnr_mean", "power_mean", "led_flicker_rms", "static_flicker_pu21"):
+        assert again[key] == pytest.approx(on[key], rel=1e-4, abs=1e-6)
+    for k in range(n // 2, n):
+        with np.load(tmp_path / "on" / "leds" / f"leds_{k:05d}.npz") as z:
+            assert z["sent"].shape == (panel.n_leds,)
+
+
+def test_video_cli(tmp_path, capsys):
+    out = tmp_path / "run"
+    argv = ["video", "builtin:flicker", "--panel", "proto-16x9-rgb", "--frames", "6", "--out", str(out),
+            "--json", str(tmp_path / "s.json")]
+    assert main(argv) == 0
+    summary = json.loads((tmp_path / "s.json").read_text())
+    assert summary["frames"] == 6 and (out / "summary.json").is_file()
+    assert "PU21-PSNR" in capsys.readouterr().out
+    assert main(argv[:-2] + ["--temporal", "decay=2"]) == 2
+    assert "decay" in capsys.readouterr().err
+    assert main(argv[:-2] + ["--temporal", "speed=3"]) == 2
+    assert "attack=" in capsys.readouterr().err
+    assert main(argv[:-2] + ["--shown", str(tmp_path / "x.exr")]) == 2
+    assert "video file" in capsys.readouterr().err
+
+
+def test_bridge_streams_an_hdr10_video(emulator, tmp_path):
+    clip = tmp_path / "clip.mp4"
+    with FrameSink(clip, fps=24) as sink:
+        for k, f in enumerate(sequence("flicker", 5, 90, 160)):
+            sink.write(k, f)
+    log = tmp_path / "shown.log"
+    emu = emulator(zones=576, channels=1, shown_log=log)
+    out = tmp_path / "stream.json"
+    assert main(["bridge", "stream", str(clip), "--port", emu.path, "--panel", "fald-1080p-576", "--method", "max",
+                 "--json", str(out)]) == 0
+    result = json.loads(out.read_text())
+    assert result["frames"] == 5 and result["link"]["frames_acked"] == result["link"]["frames_sent"] >= 1
