@@ -10,6 +10,7 @@ prints one readable line and exits non-zero (a traceback only with
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 import time
 from pathlib import Path
@@ -189,6 +190,33 @@ def cmd_simulate(args) -> int:
     return 0
 
 
+@contextlib.contextmanager
+def _dask_client(args):
+    """A Dask client for --workers N (a LocalCluster of N processes) or --scheduler ADDRESS; else None."""
+    if not getattr(args, "workers", None) and not getattr(args, "scheduler", None):
+        yield None
+        return
+    try:
+        from distributed import Client, LocalCluster
+    except ImportError:
+        raise InputError("--workers/--scheduler need Dask: pip install 'dualmod[dask]' "
+                         "(dask[distributed])") from None
+    if args.scheduler:
+        try:
+            client = Client(args.scheduler, timeout="10s")
+        except (OSError, TimeoutError) as exc:
+            raise InputError(f"--scheduler {args.scheduler}: cannot connect ({exc})") from None
+        with client:
+            yield client
+        return
+    if args.workers < 1:
+        raise InputError(f"--workers must be at least 1, got {args.workers}")
+    # one thread per worker process: numba's own threads do the parallel work inside a task
+    with LocalCluster(n_workers=args.workers, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
+        with Client(cluster) as client:
+            yield client
+
+
 def cmd_compare(args) -> int:
     import csv
 
@@ -202,8 +230,10 @@ def cmd_compare(args) -> int:
     from .report import Collector
 
     collect = Collector()
-    rows = compare(panel, args.images, args.methods.split(","), exposure=args.exposure, fit=args.fit,
-                   progress=lambda s: print(s, file=sys.stderr, flush=True), on_result=collect if args.report else None)
+    with _dask_client(args) as client:
+        rows = compare(panel, args.images, args.methods.split(","), exposure=args.exposure, fit=args.fit,
+                       progress=lambda s: print(s, file=sys.stderr, flush=True),
+                       on_result=collect if args.report else None, client=client)
     summary = summarize(rows)
     with atomic_path(out / "results.csv") as tmp:
         with open(tmp, "w", newline="") as fh:
@@ -371,6 +401,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--report", action="store_true", help="also write OUT/report.html with figures per image")
     p.add_argument("--exposure", type=_exposure, default="auto", help="nits per scene unit, or 'auto'")
     p.add_argument("--fit", choices=["clip", "rolloff"], default="clip")
+    p.add_argument("--workers", type=int, default=0,
+                   help="run images in parallel on a local Dask cluster of N worker processes")
+    p.add_argument("--scheduler", metavar="ADDRESS",
+                   help="run on an existing Dask cluster (tcp://host:8786); workers must see the image paths")
     p = _add(sub, "train-metric", "train the learned metrics deep_fr / deep_nr on ColorVideoVDP labels",
              "dualmod train-metric --pairs ~/.cache/dualmod/metric-pairs --labels dualmod/training/metric_labels.csv "
              "--out dualmod/metrics/weights", cmd_train_metric)

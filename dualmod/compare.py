@@ -74,14 +74,49 @@ def expand_methods(specs: Iterable[str]) -> list[str]:
     return out
 
 
+#: (panel, method) pairs this process has run once (so their timing excludes compilation and set-up).
+_WARMED: set = set()
+
+
+def _compare_image(panel: Panel, img: str, specs: list, exposure, fit: str, load: Callable | None,
+                   keep_sims: bool, say: Callable | None = None) -> tuple[list[dict], list]:
+    """Every method on one image: (rows, [(method, target, sim)] when ``keep_sims``). Runs anywhere: the
+    serial loop calls it, and so do Dask workers."""
+    load = load or load_target
+    target, _ = load(img, panel, exposure=exposure, fit=fit)  # reading warnings are collected, not shown
+    image, split = (Path(img).name if not img.startswith("builtin:") else img), _split_of(img)
+    rows, sims = [], []
+    for m, base, opts in specs:
+        if (panel, m) not in _WARMED:  # a process's first call compiles kernels, builds tables: untimed
+            solve(panel, target, method=base, **opts)
+            _WARMED.add((panel, m))
+        t0 = time.perf_counter()
+        leds = solve(panel, target, method=base, **opts)
+        dt = time.perf_counter() - t0
+        sim = simulate(panel, leds, target)
+        scores = evaluate(target, sim, panel=panel)
+        rows.append({"image": image, "split": split, "method": m,
+                     **{k: scores[k] for k in FIELDS if k in scores}, "solve_ms": dt * 1e3})
+        if keep_sims:
+            sims.append((m, target, sim))
+        if say:
+            say(f"{image} {m}: {rows[-1]['pu21_psnr']:.2f} dB, power {sim.power:.3f}, {dt * 1e3:.0f} ms")
+    return rows, sims
+
+
 def compare(panel: Panel, images: Iterable[str], method_names: Iterable[str], *, exposure="auto",
             fit: str = "clip", progress: Callable[[str], None] | None = None,
-            load: Callable | None = None, on_result: Callable | None = None) -> list[dict]:
+            load: Callable | None = None, on_result: Callable | None = None, client=None) -> list[dict]:
     """Run every method on every image; returns one dict per (image, method) with :data:`FIELDS`.
 
     A method may carry options: ``"optimal:power_budget=max"``, ``"percentile:level=0.9"``, and sweep
     one: ``"cnn:power_weight=0/0.001/0.01"`` (see :func:`expand_methods`). ``on_result(image, method,
     target, sim)`` is called after each simulation (e.g. to keep previews for a report).
+
+    ``client``: a ``dask.distributed.Client``; each image then becomes one task (all its methods), run on
+    the cluster's workers, which must see the image files at the same paths. Rows come back in the serial
+    order and the quality numbers are the same as a serial run's (only ``solve_ms`` is the workers').
+    Each method runs once untimed in each process before it is timed.
     """
     specs = [_parse_method(m) for m in expand_methods(method_names)]
     names = [label for label, _, _ in specs]
@@ -92,33 +127,42 @@ def compare(panel: Panel, images: Iterable[str], method_names: Iterable[str], *,
     images = list(images)
     if not images or not names:
         raise InputError("compare needs at least one image and one method")
-    if load is None:
-        load = load_target
-    rows = []
-    total = len(images) * len(names)
-    done = 0
-    warmed: set[str] = set()
-    for img in images:
-        target, _ = load(img, panel, exposure=exposure, fit=fit)  # reading warnings are collected, not shown
-        image, split = (Path(img).name if not img.startswith("builtin:") else img), _split_of(img)
-        for m, base, opts in specs:
-            if m not in warmed:  # first call compiles/loads kernels and builds tables: not part of the timing
-                solve(panel, target, method=base, **opts)
-                warmed.add(m)
-            t0 = time.perf_counter()
-            leds = solve(panel, target, method=base, **opts)
-            dt = time.perf_counter() - t0
-            sim = simulate(panel, leds, target)
-            scores = evaluate(target, sim, panel=panel)
-            rows.append({"image": image, "split": split, "method": m,
-                         **{k: scores[k] for k in FIELDS if k in scores}, "solve_ms": dt * 1e3})
-            if on_result is not None:
-                on_result(image, m, target, sim)
-            done += 1
-            if progress:
-                progress(f"[{done}/{total}] {rows[-1]['image']} {m}: {rows[-1]['pu21_psnr']:.2f} dB, "
-                         f"power {sim.power:.3f}, {dt * 1e3:.0f} ms")
+    keep = on_result is not None
+    if client is None:
+        results = (_compare_image(panel, img, specs, exposure, fit, load, keep,
+                                  progress and (lambda msg, k=k: progress(f"[{k + 1}/{len(images)}] {msg}")))
+                   for k, img in enumerate(images))
+    else:
+        results = _distributed(client, panel, images, specs, exposure, fit, load, keep, progress)
+    rows: list[dict] = []
+    for k, (image_rows, sims) in enumerate(results):
+        rows += image_rows
+        for m, target, sim in sims:
+            on_result(image_rows[0]["image"], m, target, sim)
+        if progress and client is not None:
+            best = max(image_rows, key=lambda r: r["pu21_psnr"])
+            progress(f"[{k + 1}/{len(images)}] {image_rows[0]['image']}: {len(image_rows)} methods, best "
+                     f"{best['method']} {best['pu21_psnr']:.2f} dB")
     return rows
+
+
+def _distributed(client, panel, images, specs, exposure, fit, load, keep, progress):
+    """Submit one task per image; yield the results in image order as they arrive."""
+    from distributed import as_completed
+
+    futures = [client.submit(_compare_image, panel, img, specs, exposure, fit, load, keep, pure=False)
+               for img in images]
+    if progress:
+        progress(f"{len(futures)} images on {len(client.scheduler_info().get('workers', {}))} Dask workers")
+    index = {f.key: i for i, f in enumerate(futures)}
+    ready: dict[int, tuple] = {}
+    nxt = 0
+    for fut in as_completed(futures):
+        ready[index[fut.key]] = fut.result()
+        fut.release()
+        while nxt in ready:
+            yield ready.pop(nxt)
+            nxt += 1
 
 
 def summarize(rows: list[dict]) -> list[dict]:
