@@ -107,7 +107,9 @@ class SceneCutDetector:
 
         from ..imaging.colour import luminance
 
-        y = np.asarray(luminance(np.asarray(target, dtype=np.float32)), dtype=np.float64)
+        t = np.asarray(target, dtype=np.float32)
+        step = max(1, min(t.shape[0] // (4 * self.grid[0]), t.shape[1] // (4 * self.grid[1])))
+        y = np.asarray(luminance(t[::step, ::step]), dtype=np.float64)  # every step-th pixel: ≥ 16 a cell
         gh, gw = min(self.grid[0], y.shape[0]), min(self.grid[1], y.shape[1])
         h, w = (y.shape[0] // gh) * gh, (y.shape[1] // gw) * gw
         cells = y[:h, :w].reshape(gh, h // gh, gw, w // gw).mean(axis=(1, 3))
