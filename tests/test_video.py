@@ -154,3 +154,13 @@ def test_bridge_streams_an_hdr10_video(emulator, tmp_path):
                  "--json", str(out)]) == 0
     result = json.loads(out.read_text())
     assert result["frames"] == 5 and result["link"]["frames_acked"] == result["link"]["frames_sent"] >= 1
+
+
+def test_hdr10_decode_table_equals_colour_science():
+    from colour import RGB_to_RGB
+    from colour.models import eotf_ST2084
+
+    codes = np.random.default_rng(1).integers(0, 65536, (20, 30, 3)).astype(np.uint16)
+    codes[0, :3] = [[0, 0, 0], [65535, 65535, 65535], [65535, 0, 0]]
+    ref = np.clip(RGB_to_RGB(eotf_ST2084(codes / 65535.0), "ITU-R BT.2020", "ITU-R BT.709"), 0, None)
+    np.testing.assert_allclose(hdr10_to_nits(codes), ref, rtol=1e-6, atol=1e-6)

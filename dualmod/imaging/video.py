@@ -19,9 +19,11 @@ from __future__ import annotations
 
 import os
 import subprocess
+from functools import lru_cache
 from pathlib import Path
 from typing import Iterator
 
+import numba as nb
 import numpy as np
 
 from ..errors import ImageReadError, ImageWriteError, InputError
@@ -52,13 +54,41 @@ def nits_to_hdr10(rgb709: np.ndarray) -> np.ndarray:
     return np.round(np.clip(pq, 0.0, 1.0) * 65535.0).astype(np.uint16)
 
 
-def hdr10_to_nits(codes: np.ndarray) -> np.ndarray:
-    """16-bit BT.2020 PQ code values → linear Rec.709 nits (float32, negatives clipped)."""
+@lru_cache(maxsize=1)
+def _decode_tables() -> tuple[np.ndarray, np.ndarray]:
+    """colour-science's ST 2084 EOTF at every 16-bit code, and its BT.2020 → BT.709 matrix (float64: the
+    matrix has negative terms, so saturated colours would lose their small results in float32)."""
     from colour import RGB_to_RGB
     from colour.models import eotf_ST2084
 
-    rgb2020 = eotf_ST2084(np.asarray(codes, dtype=np.float64) / 65535.0)
-    return np.clip(RGB_to_RGB(rgb2020, "ITU-R BT.2020", "ITU-R BT.709"), 0.0, None).astype(np.float32)
+    lut = np.asarray(eotf_ST2084(np.arange(65536, dtype=np.float64) / 65535.0), dtype=np.float64)
+    m = np.asarray(RGB_to_RGB(np.eye(3), "ITU-R BT.2020", "ITU-R BT.709"), dtype=np.float64).T
+    return lut, np.ascontiguousarray(m)
+
+
+@nb.njit(parallel=True, cache=True)
+def _decode(codes, lut, m, out):
+    h, w, _ = codes.shape
+    for i in nb.prange(h):
+        for j in range(w):
+            r, g, b = lut[codes[i, j, 0]], lut[codes[i, j, 1]], lut[codes[i, j, 2]]
+            for c in range(3):
+                out[i, j, c] = max(m[c, 0] * r + m[c, 1] * g + m[c, 2] * b, 0.0)
+
+
+def hdr10_to_nits(codes: np.ndarray) -> np.ndarray:
+    """16-bit BT.2020 PQ code values → linear Rec.709 nits (float32, negatives clipped).
+
+    The EOTF is colour-science's, tabulated at all 65536 codes (exact for 16-bit input), and the
+    conversion is one fused pass: a 1080p frame in a few milliseconds instead of a quarter second.
+    """
+    c = np.ascontiguousarray(codes, dtype=np.uint16)
+    if c.ndim != 3 or c.shape[2] != 3:
+        raise InputError(f"HDR10 codes must have shape (H, W, 3), got {c.shape}")
+    lut, m = _decode_tables()
+    out = np.empty(c.shape, np.float32)
+    _decode(c, lut, m, out)
+    return out
 
 
 class FrameSource:
