@@ -783,7 +783,9 @@ class LedFit:
     def write_c_header(self, path: str | os.PathLike, entries: int = 256, name: str = "dml_led_linearize") -> Path:
         """Write :meth:`linearizing_table` as a C99 header (atomically); returns the path.
 
-        The header defines ``NAME_ENTRIES`` (upper case) and ``static const uint16_t name[NAME_ENTRIES]``.
+        The header defines ``NAME_ENTRIES`` and ``NAME_MAX_CODE`` (upper case) and ``static const uint16_t
+        name[NAME_ENTRIES]``; the firmware core's ``dml_linearize(v, name, NAME_ENTRIES, NAME_MAX_CODE)``
+        applies it to a shown value.
 
         Parameters
         ----------
@@ -808,7 +810,8 @@ class LedFit:
             "/*",
             f" * Linear light level -> LED drive code. {name}[k] is the {self.bit_depth}-bit drive code",
             f" * (0..{self.max_code}) at which the LED gives k / ({count} - 1) of its full light.",
-            " * Index it with a linear light level to linearise the LED (dead zone and droop taken out).",
+            " * Index it with a linear light level to linearise the LED (dead zone and droop taken out), or",
+            f" * call dml_linearize(v, {name}, {count}, {upper}_MAX_CODE) (firmware core, drivers.h).",
             " */",
             f"#ifndef {guard}",
             f"#define {guard}",
@@ -816,6 +819,7 @@ class LedFit:
             "#include <stdint.h>",
             "",
             f"#define {count} {table.size}",
+            f"#define {upper}_MAX_CODE {self.max_code}",
             "",
             f"static const uint16_t {name}[{count}] = {{",
             *body,

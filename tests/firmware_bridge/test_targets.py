@@ -38,6 +38,8 @@ def drivers(core):
                                      ctypes.c_char_p, ctypes.c_size_t]
     core.dml_apa102_frame_size.restype = ctypes.c_size_t
     core.dml_apa102_frame_size.argtypes = [ctypes.c_size_t]
+    core.dml_linearize.restype = ctypes.c_uint16
+    core.dml_linearize.argtypes = [ctypes.c_uint16, ctypes.POINTER(ctypes.c_uint16), ctypes.c_size_t, ctypes.c_uint16]
     return core
 
 
@@ -78,6 +80,30 @@ def test_tlc59711_matches_the_datasheet(drivers):
         out = ctypes.create_string_buffer(28 * chips)
         assert drivers.dml_tlc59711_pack(u16(values), n, chips, bc, out) == 28 * chips
         assert out.raw == tlc59711_reference(values, chips, bc)
+
+
+def test_linearize_table_from_a_calibration_makes_the_led_linear(drivers, tmp_path):
+    """LED readings with a dead zone and droop → calibrate leds → the C core's dml_linearize → light ∝ level."""
+    from calibration.responses import fit_led, read_led_measurements
+
+    drive = np.r_[0:4096:32, 4095]
+
+    def light(d):  # the LED's true response (12-bit drive): dead zone below 3 %, droop at the top
+        y = np.clip((np.asarray(d) / 4095 - 0.03) / 0.97, 0, None)
+        return (y - 0.2 * y ** 3) / 0.8
+
+    csv = tmp_path / "led.csv"
+    csv.write_text("drive,nits\n" + "".join(f"{d},{0.5 + 300 * v:.6f}\n" for d, v in zip(drive, light(drive))))
+    fit = fit_led(read_led_measurements(csv))
+    table = fit.linearizing_table(256)
+    levels = np.arange(0, 65536, 257, dtype=np.uint16)
+    got = np.array([drivers.dml_linearize(int(v), u16(table), table.size, fit.max_code) for v in levels])
+    want = np.interp(levels / 65535, np.linspace(0, 1, table.size), table.astype(float)) * 65535 / fit.max_code
+    assert np.max(np.abs(got - np.rint(want))) <= 1  # the integer interpolation is the float one, rounded
+    shown = light(got / 65535 * 4095)  # the light the LED gives for the linearised drive
+    assert np.max(np.abs(shown - levels / 65535)) < 0.01
+    assert np.max(np.abs(light(levels / 65535 * 4095) - levels / 65535)) > 0.05  # without it: not linear
+    assert drivers.dml_linearize(1234, u16(table), 1, fit.max_code) == 1234  # a bad table leaves values alone
 
 
 @pytest.mark.parametrize("channels", [1, 3])

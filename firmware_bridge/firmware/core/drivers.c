@@ -60,3 +60,21 @@ size_t dml_apa102_pack(const uint16_t *values, size_t leds, uint8_t channels, ui
     }
     return o;
 }
+
+uint16_t dml_linearize(uint16_t v, const uint16_t *table, size_t n, uint16_t max_code)
+{
+    if (n < 2u || max_code == 0u) {
+        return v;
+    }
+    const uint64_t pos = (uint64_t)v * (uint64_t)(n - 1u); /* table position, scaled by 65535 */
+    const size_t k = (size_t)(pos / 65535u);
+    const uint64_t frac = pos % 65535u;
+    uint64_t code; /* drive code, scaled by 65535 */
+    if (k >= n - 1u) {
+        code = (uint64_t)table[n - 1u] * 65535u;
+    } else {
+        code = (uint64_t)table[k] * (65535u - frac) + (uint64_t)table[k + 1u] * frac;
+    }
+    const uint64_t drive = (code + max_code / 2u) / max_code; /* code * 65535 / max_code, rounded */
+    return (uint16_t)(drive > 65535u ? 65535u : drive);
+}

@@ -39,6 +39,15 @@ size_t dml_tlc59711_pack(const uint16_t *values, size_t n, size_t chips, uint8_t
 size_t dml_apa102_pack(const uint16_t *values, size_t leds, uint8_t channels, uint8_t *out, size_t cap);
 size_t dml_apa102_frame_size(size_t leds);
 
+/*
+ * LED linearisation: the drive (u16, 65535 = full PWM) that makes an LED give light v (u16, 65535 =
+ * full) through a measured table: table[k], k = 0 .. n - 1 (n >= 2), is the drive code, out of
+ * max_code, at which the LED gives k / (n - 1) of its full light (monotone). Linear interpolation in
+ * integers, rounded. `dualmod calibrate leds --header FILE` writes such a table (NAME, NAME_ENTRIES,
+ * NAME_MAX_CODE); a target maps each shown value through this before packing it for its driver.
+ */
+uint16_t dml_linearize(uint16_t v, const uint16_t *table, size_t n, uint16_t max_code);
+
 #ifdef __cplusplus
 }
 #endif
