@@ -66,7 +66,7 @@ def _decode_tables() -> tuple[np.ndarray, np.ndarray]:
     return lut, np.ascontiguousarray(m)
 
 
-@nb.njit(parallel=True, cache=True)
+@nb.njit(parallel=True, cache=True, nogil=True)
 def _decode(codes, lut, m, out):
     h, w, _ = codes.shape
     for i in nb.prange(h):
@@ -149,29 +149,62 @@ def _probe(path: Path) -> tuple[int, int, float]:
     return int(m.group(1)), int(m.group(2)), float(fps.group(1)) if fps else 24.0
 
 
+#: Raw frames a video reader may hold ahead of its consumer (bounded memory: 12 MB each at 1080p).
+READ_AHEAD = 3
+
+
 def _video(path: Path) -> FrameSource:
     w, h, fps = _probe(path)
 
     def frames():
+        import queue
+        import threading
+
         cmd = [_ffmpeg(), "-v", "error", "-i", str(path), "-map", "0:v:0",
                "-vf", "scale=in_color_matrix=bt2020:in_range=tv:out_range=pc", "-f", "rawvideo",
                "-pix_fmt", "rgb48le", "-"]
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         size = w * h * 3 * 2
+        q: queue.Queue = queue.Queue(maxsize=READ_AHEAD)
+        stop = threading.Event()
+
+        def reader():  # keeps ffmpeg decoding while the consumer solves (a full pipe would stall it)
+            try:
+                while not stop.is_set():
+                    buf = proc.stdout.read(size)
+                    q.put(buf)
+                    if len(buf) != size:
+                        return
+            except (OSError, ValueError):
+                q.put(b"")
+
+        thread = threading.Thread(target=reader, daemon=True)
+        thread.start()
+        finished = False
         try:
             while True:
-                buf = proc.stdout.read(size)
+                buf = q.get()
                 if not buf:
+                    finished = True
                     break
                 if len(buf) != size:
                     raise ImageReadError(path, "video ends inside a frame (truncated file?)")
                 yield hdr10_to_nits(np.frombuffer(buf, dtype="<u2").reshape(h, w, 3))
         finally:
+            stop.set()
+            if not finished:
+                proc.kill()
+            while thread.is_alive():  # unblock a reader waiting on a full queue
+                try:
+                    q.get_nowait()
+                except queue.Empty:
+                    pass
+                thread.join(0.05)
             proc.stdout.close()
             err = proc.stderr.read().decode("utf-8", "replace").strip()
             rc = proc.wait()
-            if rc not in (0, None) and err:
-                raise ImageReadError(path, f"ffmpeg could not decode it ({err.splitlines()[-1]})")
+            if finished and rc != 0:
+                raise ImageReadError(path, f"ffmpeg could not decode it ({(err.splitlines() or ['?'])[-1]})")
 
     return FrameSource(str(path), frames, None, fps)
 
