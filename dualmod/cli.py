@@ -350,8 +350,10 @@ def cmd_video(args) -> int:
     exposure = args.exposure
     if exposure is None:
         exposure = "auto" if Path(args.input).is_dir() else 1.0  # frames: scene-linear; video, builtin: nits
+    if args.lookahead is not None and not args.lookahead > 0:
+        raise InputError(f"--lookahead must be a positive slope per frame, got {args.lookahead}")
     summary = run_video(source, panel, args.method, args.out, temporal=temporal, shown=args.shown,
-                        exposure=exposure, fit=args.fit,
+                        exposure=exposure, fit=args.fit, lookahead=args.lookahead,
                         progress=lambda s: print(f"video: {s}", file=sys.stderr, flush=True))
     print(f"{summary['frames']} frames ({summary['solved']} solved, {summary['resumed']} from an earlier run): "
           f"PU21-PSNR {summary['pu21_psnr_mean']:.2f} dB, power {summary['power_mean']:.3f}, "
@@ -433,6 +435,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="temporal filter: attack=,decay=,cut=,scene_cut= or 'off' (default attack=1,decay=0.15)")
     p.add_argument("--out", required=True, help="output folder (frames/, leds/, metrics.csv, summary.json)")
     p.add_argument("--shown", help="write the shown frames as this HDR10 video instead of OUT/frames/")
+    p.add_argument("--lookahead", type=float, metavar="SLOPE",
+                   help="offline: send the slope-limited upper envelope of the per-frame solutions (LEDs ramp "
+                        "up before a highlight arrives; never clips); use with --temporal off")
     p.add_argument("--frames", type=int, default=48, help="length of a builtin sequence")
     p.add_argument("--exposure", type=_exposure, default=None,
                    help="nits per input unit or 'auto' (default: auto for frame folders, 1 for video and builtin)")

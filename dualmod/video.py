@@ -93,8 +93,27 @@ class _Solver:
         return cut
 
 
+def _lookahead_plan(source, panel, method: str, options: dict, slope: float, prepare, say) -> tuple[list, list]:
+    """First pass of the look-ahead mode: every frame's raw solution and cut flag, then the envelope."""
+    from .dimming import apply_power_cap, solve
+    from .dimming.temporal import SceneCutDetector, slope_limited_envelope
+
+    scenes = SceneCutDetector()
+    raw, cuts = [], []
+    for k, frame in enumerate(source):
+        target = prepare(frame)
+        if scenes(target) or k in source.cuts:
+            cuts.append(k)
+        raw.append(solve(panel, target, method=method, **options))
+        if source.count:
+            say(f"look-ahead pass: solved {k + 1}/{source.count}")
+    env = slope_limited_envelope(np.stack(raw), slope, cuts)
+    return [(apply_power_cap(panel, e), r) for e, r in zip(env, raw)], cuts
+
+
 def run_video(source, panel, method: str, out, *, temporal: dict | None = None, shown=None,
-              exposure: str | float = 1.0, fit: str = "clip", options: dict | None = None, progress=None) -> dict:
+              exposure: str | float = 1.0, fit: str = "clip", options: dict | None = None, progress=None,
+              lookahead: float | None = None) -> dict:
     """Dim every frame of ``source`` on ``panel``; see the module docstring for what is written.
 
     Parameters
@@ -112,6 +131,10 @@ def run_video(source, panel, method: str, out, *, temporal: dict | None = None, 
     exposure : "auto" or float
         Nits per source unit; "auto" is computed on the first frame and then kept (a per-frame
         exposure would itself flicker).
+    lookahead : float, optional
+        Instead of the causal ``temporal`` filter: read the video twice, solve every frame, and send the
+        :func:`~dualmod.dimming.temporal.slope_limited_envelope` of the solutions with this slope per frame
+        (offline only: it needs the future; memory grows with frames × LEDs).
     """
     from .display.simulate import simulate
     from .imaging.prepare import auto_exposure, prepare_target
@@ -131,18 +154,24 @@ def run_video(source, panel, method: str, out, *, temporal: dict | None = None, 
     t_start = time.perf_counter()
     solved = resumed = 0
     fixed_exposure = None if exposure == "auto" else float(exposure)
+    if fixed_exposure is None:
+        fixed_exposure = auto_exposure(next(iter(source)))
+        say(f"exposure {fixed_exposure:.4g} nits per unit (from frame 0, kept for all)")
+    plan = None
+    if lookahead is not None:
+        if temporal is not None:
+            raise InputError("--lookahead replaces the temporal filter: give --temporal off with it")
+        plan, plan_cuts = _lookahead_plan(source, panel, method, options or {}, float(lookahead),
+                                          lambda f: prepare_target(panel, f, exposure=fixed_exposure, fit=fit), say)
     with sink:
         for k, frame in enumerate(source):
             t0 = time.perf_counter()
-            if fixed_exposure is None:
-                fixed_exposure = auto_exposure(frame)
-                say(f"exposure {fixed_exposure:.4g} nits per unit (from frame 0, kept for all)")
             target = prepare_target(panel, frame, exposure=fixed_exposure, fit=fit)
             led_file = out / "leds" / f"leds_{k:05d}.npz"
             if sink.done(k) and led_file.is_file() and k in old_rows:
                 with np.load(led_file) as z:
                     sent, raw = z["sent"], z["raw"]
-                cut = solver.restore(target, sent, raw)
+                cut = solver.restore(target, sent, raw) if plan is None else k in plan_cuts
                 from .imaging.io import read_image
 
                 displayed = read_image(sink.frame_path(k))
@@ -151,7 +180,10 @@ def run_video(source, panel, method: str, out, *, temporal: dict | None = None, 
                 again = True
             else:
                 again = False
-                sent, raw, cut = solver(panel, target)
+                if plan is None:
+                    sent, raw, cut = solver(panel, target)
+                else:
+                    (sent, raw), cut = plan[k], k in plan_cuts
                 sim = simulate(panel, sent, target)
                 displayed = sim.displayed
                 sink.write(k, displayed)
@@ -173,6 +205,7 @@ def run_video(source, panel, method: str, out, *, temporal: dict | None = None, 
     wall = time.perf_counter() - t_start
     psnr = [r["pu21_psnr"] for r in rows]
     summary = {"source": source.name, "panel": panel.name, "method": method, "temporal": temporal,
+               "lookahead": lookahead,
                "frames": len(rows), "solved": solved, "resumed": resumed,
                "cut_frames": [r["frame"] for r in rows if r["cut"]],
                "pu21_psnr_mean": float(np.mean(psnr)), "power_mean": float(np.mean([r["power"] for r in rows])),

@@ -164,3 +164,31 @@ def test_hdr10_decode_table_equals_colour_science():
     codes[0, :3] = [[0, 0, 0], [65535, 65535, 65535], [65535, 0, 0]]
     ref = np.clip(RGB_to_RGB(eotf_ST2084(codes / 65535.0), "ITU-R BT.2020", "ITU-R BT.709"), 0, None)
     np.testing.assert_allclose(hdr10_to_nits(codes), ref, rtol=1e-6, atol=1e-6)
+
+
+def test_lookahead_envelope_ramps_never_clips_and_respects_cuts(panel, tmp_path):
+    n, slope = 20, 0.1
+    src = open_frames("builtin:flicker", size=(panel.height, panel.width), frames=n)
+    off = run_video(src, panel, "max", tmp_path / "off", temporal=None)
+    ahead = run_video(src, panel, "max", tmp_path / "ahead", temporal=None, lookahead=slope)
+    cut = sequence_cuts("flicker", n)[0]
+    assert ahead["cut_frames"] == [cut]
+    sent, raw = [], []
+    for k in range(n):
+        with np.load(tmp_path / "ahead" / "leds" / f"leds_{k:05d}.npz") as z:
+            sent.append(z["sent"])
+            raw.append(z["raw"])
+    sent, raw = np.array(sent), np.array(raw)
+    assert np.all(sent >= raw - 1e-12)  # the envelope never gives less light than the solver asked for
+    steps = np.abs(np.diff(sent, axis=0))
+    steps[cut - 1] = 0  # the cut is allowed to jump
+    assert steps.max() <= slope + 1e-12
+    assert ahead["led_flicker_rms"] < 0.8 * off["led_flicker_rms"]
+
+
+def test_lookahead_with_the_causal_filter_is_refused(tmp_path, capsys):
+    argv = ["video", "builtin:flicker", "--panel", "proto-16x9-rgb", "--frames", "6", "--out", str(tmp_path),
+            "--lookahead", "0.1"]
+    assert main(argv) == 2
+    assert "--temporal off" in capsys.readouterr().err
+    assert main(argv + ["--temporal", "off"]) == 0

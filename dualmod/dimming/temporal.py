@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["TemporalFilter", "TemporalSolver", "SceneCutDetector"]
+__all__ = ["TemporalFilter", "TemporalSolver", "SceneCutDetector", "slope_limited_envelope"]
 
 
 class TemporalFilter:
@@ -172,3 +172,37 @@ class TemporalSolver:
             self.cut_frames.append(self.frame)
         self.frame += 1
         return apply_power_cap(panel, leds)
+
+
+def slope_limited_envelope(raw, slope: float, cuts=()) -> np.ndarray:
+    """The smallest LED sequence that is never below the solver's and changes by at most ``slope`` a frame.
+
+    Offline (it looks ahead): y_t = max over frames s of the same shot of x_s − slope·|t − s|, computed by
+    one forward and one backward pass per shot. Because y ≥ x the backlight is never short of what the
+    solver asked for — no highlight is clipped — and because |y_t − y_{t−1}| ≤ slope, every LED ramps
+    instead of jumping: up *before* a bright object arrives, down after it leaves. The price is light
+    (power, halo) around the ramps. ``cuts`` are the first frames of new shots; nothing crosses them.
+
+    Parameters
+    ----------
+    raw : array_like of shape (T, N) or (T, N, C)
+        Per-frame solver output, LED levels in [0, 1].
+    slope : float
+        Largest change per frame (LED-level units, > 0).
+
+    Examples
+    --------
+    >>> x = np.array([[0.0], [0.0], [1.0], [0.0], [0.0]])
+    >>> slope_limited_envelope(x, 0.5)[:, 0].tolist()
+    [0.0, 0.5, 1.0, 0.5, 0.0]
+    """
+    if not slope > 0:
+        raise ValueError(f"slope must be positive, got {slope}")
+    y = np.array(raw, dtype=np.float64, copy=True)
+    bounds = [0] + sorted(c for c in set(cuts) if 0 < c < len(y)) + [len(y)]
+    for a, b in zip(bounds[:-1], bounds[1:]):
+        for t in range(a + 1, b):
+            np.maximum(y[t], y[t - 1] - slope, out=y[t])
+        for t in range(b - 2, a - 1, -1):
+            np.maximum(y[t], y[t + 1] - slope, out=y[t])
+    return y
