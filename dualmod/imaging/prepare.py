@@ -47,6 +47,8 @@ FITS = ("clip", "rolloff")
 def letterbox(image: np.ndarray, height: int, width: int) -> np.ndarray:
     """Resize keeping aspect ratio and centre on a black (height, width, 3) canvas."""
     h, w = image.shape[:2]
+    if (h, w) == (height, width):  # already the panel's size: one copy (the caller scales it in place)
+        return np.array(image, dtype=np.float32, copy=True)
     s = min(width / w, height / h)
     nw, nh = max(1, min(width, round(w * s))), max(1, min(height, round(h * s)))
     if (nh, nw) == (h, w):
