@@ -9,13 +9,15 @@ an output folder::
     OUT/metrics.csv              per frame: cut, PU21-PSNR, power, LED change, seconds
     OUT/summary.json             means, the temporal metrics (:mod:`dualmod.metrics.temporal`), frames/s
 
-Run it again on the same folder and it skips frames whose shown frame and LED file exist, restoring the
+Run it again on the same folder and it skips frames whose shown frame, LED file and metrics row exist
+(metrics.csv is saved every few seconds and when the run ends or is interrupted), restoring the
 temporal filter's state from the last LED file, so a long run interrupted at frame k resumes at k with the
 same result as an uninterrupted run. (An HDR10 video output cannot be appended to: it is written whole.)
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import time
@@ -30,6 +32,8 @@ from .imaging.colour import luminance
 __all__ = ["run_video", "parse_temporal"]
 
 _COLUMNS = ["frame", "cut", "pu21_psnr", "power", "led_change_rms", "seconds"]
+#: metrics.csv is rewritten (atomically) at most this often during a run, and at its end.
+ROWS_EVERY_S = 5.0
 
 
 def parse_temporal(text: str | None) -> dict | None:
@@ -163,7 +167,9 @@ def run_video(source, panel, method: str, out, *, temporal: dict | None = None, 
             raise InputError("--lookahead replaces the temporal filter: give --temporal off with it")
         plan, plan_cuts = _lookahead_plan(source, panel, method, options or {}, float(lookahead),
                                           lambda f: prepare_target(panel, f, exposure=fixed_exposure, fit=fit), say)
-    with sink:
+    prev_sent = None
+    last_write = time.perf_counter()
+    with sink, _rows_saved(out / "metrics.csv", rows):
         for k, frame in enumerate(source):
             t0 = time.perf_counter()
             target = prepare_target(panel, frame, exposure=fixed_exposure, fit=fit)
@@ -188,15 +194,16 @@ def run_video(source, panel, method: str, out, *, temporal: dict | None = None, 
                 displayed = sim.displayed
                 sink.write(k, displayed)
                 _save_leds(led_file, sent, raw)
-                prev = rows[-1] if rows else None
-                change = (float(np.sqrt(np.mean(np.square(sent - _prev_sent(out, k)))))
-                          if prev is not None else 0.0)
+                change = float(np.sqrt(np.mean(np.square(sent - prev_sent)))) if prev_sent is not None else 0.0
                 rows.append({"frame": k, "cut": int(cut), "pu21_psnr": pu21_psnr(target, displayed),
                              "power": float(np.mean(sent)), "led_change_rms": change,
                              "seconds": time.perf_counter() - t0})
                 solved += 1
             stats.add(luminance(target), luminance(displayed), sent, cut=bool(cut) or k in known_cuts)
-            _write_rows(out / "metrics.csv", rows)
+            prev_sent = sent
+            if time.perf_counter() - last_write > ROWS_EVERY_S:  # a resume redoes at most this much work
+                _write_rows(out / "metrics.csv", rows)
+                last_write = time.perf_counter()
             if source.count:
                 say(f"frame {k + 1}/{source.count}  PU21-PSNR {rows[-1]['pu21_psnr']:.2f} dB"
                     + ("  (cut)" if cut else "") + ("  (done before)" if again else ""))
@@ -215,9 +222,14 @@ def run_video(source, panel, method: str, out, *, temporal: dict | None = None, 
     return summary
 
 
-def _prev_sent(out: Path, k: int) -> np.ndarray:
-    with np.load(out / "leds" / f"leds_{k - 1:05d}.npz") as z:
-        return z["sent"]
+@contextlib.contextmanager
+def _rows_saved(path: Path, rows: list[dict]):
+    """Write the rows at the end, also when the run is interrupted (what is done stays resumable)."""
+    try:
+        yield
+    finally:
+        if rows:
+            _write_rows(path, rows)
 
 
 def _save_leds(path: Path, sent: np.ndarray, raw: np.ndarray) -> None:
@@ -236,8 +248,8 @@ def _read_rows(path: Path) -> dict[int, dict]:
                 row = {"frame": int(r["frame"]), "cut": int(r["cut"]), "pu21_psnr": float(r["pu21_psnr"]),
                        "power": float(r["power"]), "led_change_rms": float(r["led_change_rms"]),
                        "seconds": float(r["seconds"])}
-            except (KeyError, ValueError):
-                return {}  # not ours or damaged: recompute everything
+            except (KeyError, TypeError, ValueError):
+                continue  # a damaged row: that frame is recomputed
             rows[row["frame"]] = row
     return rows
 
