@@ -90,12 +90,14 @@ class Emulator:
         self.asan = asan
         self.proc: subprocess.Popen | None = None
         self.path: str | None = str(port) if port is not None else None
-        self.pty_link = pty_link
+
+    def command(self) -> list[str]:
+        """The emulator's command line (building it first if needed)."""
+        exe = build("asan" if self.asan else "host") / ("dmlink-emu-asan" if self.asan else "dmlink-emu")
+        return [str(exe), *self.args]
 
     def start(self, timeout: float = 10.0) -> "Emulator":
-        exe = build("asan" if self.asan else "host") / ("dmlink-emu-asan" if self.asan else "dmlink-emu")
-        self.proc = subprocess.Popen([str(exe), *self.args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                     text=True)
+        self.proc = subprocess.Popen(self.command(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         if "--pty" in self.args:
             sel = selectors.DefaultSelector()
             sel.register(self.proc.stdout, selectors.EVENT_READ)

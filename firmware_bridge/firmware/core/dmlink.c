@@ -140,13 +140,9 @@ static int over_temperature(const dml_device *dev)
 }
 
 /* The budget in force: the firmware's own, lowered by SET_LIMIT, halved when over temperature. */
-static uint16_t budget(const dml_device *dev)
+static uint16_t budget(const dml_device *dev, int hot)
 {
-    uint16_t b = dev->host_budget;
-    if (over_temperature(dev)) {
-        b = (uint16_t)(b / 2u);
-    }
-    return b;
+    return hot ? (uint16_t)(dev->host_budget / 2u) : dev->host_budget;
 }
 
 /* Send one packet: header and CRC around payload[len], COBS, 0x00. */
@@ -181,13 +177,13 @@ static void nak(dml_device *dev, uint8_t reason)
     send(dev, DML_NAK, 0, pl, sizeof pl); /* never echoes a sequence number from the damaged packet */
 }
 
-static void ack(dml_device *dev, uint16_t seq, uint16_t scale)
+/* hot: the over-temperature bit to report (for a frame: the one its limit used, not a second reading) */
+static void ack(dml_device *dev, uint16_t seq, uint16_t scale, int hot)
 {
     uint8_t pl[5];
     wr16(pl, seq);
     wr16(pl + 2, scale);
-    pl[4] = (uint8_t)((dev->limiter_active ? 1u : 0u) | (dev->watchdog_flag ? 2u : 0u) |
-                      (over_temperature(dev) ? 4u : 0u));
+    pl[4] = (uint8_t)((dev->limiter_active ? 1u : 0u) | (dev->watchdog_flag ? 2u : 0u) | (hot ? 4u : 0u));
     dev->watchdog_flag = 0;
     send(dev, DML_ACK, seq, pl, sizeof pl);
 }
@@ -212,7 +208,9 @@ static void present(dml_device *dev, uint16_t seq, enum dml_show_kind kind)
 /* Limit the back buffer, then show it now or leave it staged for dml_vsync(). */
 static uint16_t commit(dml_device *dev, uint16_t seq, enum dml_show_kind kind, int show_now)
 {
-    const uint16_t scale = dml_limit(dev->back, n_values(dev), budget(dev));
+    const int hot = over_temperature(dev); /* read once: the ACK reports what the limit used */
+    dev->limit_hot = (uint8_t)(hot ? 1u : 0u);
+    const uint16_t scale = dml_limit(dev->back, n_values(dev), budget(dev, hot));
     dev->limiter_active = scale != 0xFFFFu;
     if (show_now) {
         dev->staged = 0;
@@ -220,7 +218,6 @@ static uint16_t commit(dml_device *dev, uint16_t seq, enum dml_show_kind kind, i
     } else {
         dev->staged = 1;
         dev->staged_seq = seq;
-        dev->staged_scale = scale;
     }
     return scale;
 }
@@ -291,7 +288,7 @@ static void on_frame(dml_device *dev, uint16_t seq, const uint8_t *pl, size_t le
     }
     dev->last_alive_ms = dev->now_ms;
     const uint16_t scale = commit(dev, seq, DML_SHOW_FRAME, pl[0] & 1u);
-    ack(dev, seq, scale);
+    ack(dev, seq, scale, dev->limit_hot);
 }
 
 static void on_pattern(dml_device *dev, uint16_t seq, const uint8_t *pl, size_t len)
@@ -322,7 +319,7 @@ static void on_pattern(dml_device *dev, uint16_t seq, const uint8_t *pl, size_t 
     }
     dev->last_alive_ms = dev->now_ms;
     const uint16_t scale = commit(dev, seq, DML_SHOW_PATTERN, 1);
-    ack(dev, seq, scale);
+    ack(dev, seq, scale, dev->limit_hot);
 }
 
 static void on_status(dml_device *dev, uint16_t seq)
@@ -355,7 +352,7 @@ static void on_set_limit(dml_device *dev, uint16_t seq, const uint8_t *pl, size_
         return;
     }
     dev->host_budget = b;
-    ack(dev, seq, 0xFFFFu);
+    ack(dev, seq, 0xFFFFu, over_temperature(dev));
 }
 
 /* One complete packet in dev->pkt[0..len): validate, then dispatch. */
@@ -411,11 +408,11 @@ static void on_packet(dml_device *dev, size_t len)
         break;
     case DML_PING:
         dev->last_alive_ms = dev->now_ms;
-        ack(dev, seq, 0xFFFFu);
+        ack(dev, seq, 0xFFFFu, over_temperature(dev));
         break;
     case DML_BLANK:
         blank(dev, seq, DML_SHOW_BLANK);
-        ack(dev, seq, 0xFFFFu);
+        ack(dev, seq, 0xFFFFu, over_temperature(dev));
         break;
     default: /* DML_SET_LIMIT */
         on_set_limit(dev, seq, small, plen);

@@ -22,7 +22,7 @@ size_t dml_tlc59711_pack(const uint16_t *values, size_t n, size_t chips, uint8_t
     return o;
 }
 
-size_t dml_apa102_frame_size(size_t leds) { return 4u + 4u * leds + 4u + (leds + 15u) / 16u; }
+size_t dml_apa102_frame_size(size_t leds) { return DML_APA102_FRAME_BYTES(leds); }
 
 static uint8_t hd_pwm(uint32_t v, uint32_t b)
 {

@@ -37,6 +37,7 @@ size_t dml_tlc59711_pack(const uint16_t *values, size_t n, size_t chips, uint8_t
  * Returns the byte count, or 0 if cap is too small.
  */
 size_t dml_apa102_pack(const uint16_t *values, size_t leds, uint8_t channels, uint8_t *out, size_t cap);
+#define DML_APA102_FRAME_BYTES(leds) (4u + 4u * (leds) + 4u + ((leds) + 15u) / 16u) /* for static buffers */
 size_t dml_apa102_frame_size(size_t leds);
 
 /*

@@ -17,7 +17,7 @@
 #define VSYNC_PIN -1
 // ------------------------------------------------------------------------------------------
 
-#define FRAME_BYTES (4 + 4 * ZONES + 4 + (ZONES + 15) / 16)
+#define FRAME_BYTES DML_APA102_FRAME_BYTES(ZONES)
 
 static dml_device dev;
 static uint8_t spi_buf[FRAME_BYTES];
