@@ -8,7 +8,7 @@ capture per LED group (:func:`calibration.captures.default_groups`). For each pl
 1. show its LED frame and wait for the device's acknowledgement (a limited frame records the level the
    firmware actually showed);
 2. run the camera command — an argument list, never a shell — with ``{out}`` (the file to write),
-   ``{exposure}`` (seconds), ``{name}`` and ``{index}`` replaced; meanwhile the link is pinged so the
+   ``{exposure}`` (seconds), ``{name}`` and ``{index}`` replaced; meanwhile the link keeps the
    firmware's watchdog does not blank the LEDs mid-exposure;
 3. check the image it wrote (present, readable, the camera's size), move it into place, and rewrite
    ``captures.json`` atomically with everything done so far.
@@ -24,7 +24,6 @@ import json
 import math
 import os
 import subprocess
-import threading
 from pathlib import Path
 
 import numpy as np
@@ -32,7 +31,7 @@ import numpy as np
 from dualmod._io import write_json
 from dualmod.errors import DualmodError, InputError
 
-from .captures import FORMAT, default_groups
+from .captures import FORMAT, default_groups, leds_table
 
 __all__ = ["CaptureRunError", "make_plan", "run_capture", "PLAN_FORMAT", "TOKENS"]
 
@@ -46,16 +45,17 @@ class CaptureRunError(DualmodError):
 
 
 def make_plan(panel, *, exposure_s: float, flat_exposure_s: float | None = None, dark_exposure_s: float | None = None,
-              spacing: float = 4.0, level: float = 1.0, suffix: str = ".npy") -> dict:
-    """The images a session takes, in order: dark, flat, then one per LED group."""
+              spacing: float = 4.0, level: float = 1.0, suffix: str = ".npy", folder=None) -> dict:
+    """The images a session takes, in order: dark, flat, then one per LED group. ``folder``: where a
+    ``positions`` layout's leds.csv goes (the capture folder)."""
     for name, v in (("exposure", exposure_s), ("flat exposure", flat_exposure_s), ("dark exposure", dark_exposure_s)):
         if v is not None and not (math.isfinite(v) and v > 0):
             raise InputError(f"{name} must be > 0 seconds, got {v}")
     if not 0 < level <= 1:
         raise InputError(f"level must lie in (0, 1], got {level}")
-    leds = panel.leds
-    table = ({"layout": leds.layout, "rows": leds.rows, "cols": leds.cols} if leds.layout != "positions"
-             else {"layout": "positions", "positions_file": "leds.csv"})
+    if panel.leds.layout == "positions" and folder is None:
+        raise InputError("a 'positions' layout needs the capture folder (its leds.csv goes there)")
+    table = leds_table(panel, folder)
     items = [{"kind": "dark", "file": f"dark{suffix}", "leds_on": [], "level": 0.0,
               "exposure_s": dark_exposure_s or exposure_s},
              {"kind": "flat", "file": f"flat{suffix}", "leds_on": "all", "level": level,
@@ -169,7 +169,6 @@ def run_capture(link, panel, folder, camera_cmd: list[str], camera_info: dict, p
     done = _done_so_far(folder)
     if done:
         say(f"resuming: {len(done)} of {len(plan['items'])} images already taken")
-    watchdog_s = (link.info.get("watchdog_ms", 0) or 1000) / 1000.0
     try:
         for k, item in enumerate(plan["items"]):
             if item["file"] in done:
@@ -186,18 +185,13 @@ def run_capture(link, panel, folder, camera_cmd: list[str], camera_info: dict, p
             incoming.unlink(missing_ok=True)
             args = _camera_args(camera_cmd, incoming, item, k)
             say(f"[{k + 1}/{len(plan['items'])}] {item['file']}: {item['kind']}, exposure {item['exposure_s']:g} s")
-            stop = threading.Event()
-            pinger = threading.Thread(target=_keep_alive, args=(link, stop, watchdog_s / 3), daemon=True)
-            pinger.start()
             try:
-                proc = subprocess.run(args, capture_output=True, text=True, timeout=timeout_s)
+                with link.keep_alive():  # a silent link would blank the LEDs mid-exposure (the watchdog)
+                    proc = subprocess.run(args, capture_output=True, text=True, timeout=timeout_s)
             except FileNotFoundError:
                 raise CaptureRunError(f"camera command not found: {args[0]}") from None
             except subprocess.TimeoutExpired:
                 raise CaptureRunError(f"camera command took longer than {timeout_s:g} s for {item['file']}") from None
-            finally:
-                stop.set()
-                pinger.join()
             if proc.returncode != 0:
                 tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or ["(no output)"]
                 incoming.unlink(missing_ok=True)
@@ -220,11 +214,3 @@ def run_capture(link, panel, folder, camera_cmd: list[str], camera_info: dict, p
     say(f"all {len(plan['items'])} images taken")
     return _index(plan, camera_info, done)
 
-
-def _keep_alive(link, stop: threading.Event, every_s: float) -> None:
-    """Ping while the camera exposes: a silent link would blank the LEDs (the firmware's watchdog)."""
-    while not stop.wait(every_s):
-        try:
-            link.ping()
-        except DualmodError:
-            return

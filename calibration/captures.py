@@ -35,7 +35,8 @@ from scipy import ndimage
 from dualmod.errors import DualmodError, ProfileError
 
 __all__ = ["CaptureError", "Capture", "CaptureSet", "load_captures", "homography", "apply_homography",
-           "FORMAT", "MAX_SATURATED_FRACTION", "SAT_TIE_PIXELS", "led_groups", "default_groups", "led_pitch"]
+           "FORMAT", "MAX_SATURATED_FRACTION", "SAT_TIE_PIXELS", "led_groups", "default_groups", "led_pitch",
+           "leds_table"]
 
 FORMAT = "dualmod-captures/1"
 #: Largest share of the panel's area that may be saturated in one image before the folder is refused.
@@ -218,6 +219,19 @@ def led_pitch(positions: np.ndarray) -> float:
     return float(np.median(d.min(axis=1)))
 
 
+def leds_table(panel, folder) -> dict:
+    """The ``panel.leds`` entry of captures.json (a profile's layout keys) for ``panel``; a ``positions``
+    layout gets its ``leds.csv`` written into ``folder`` beside it."""
+    leds = panel.leds
+    if leds.layout != "positions":
+        return {"layout": leds.layout, "rows": leds.rows, "cols": leds.cols}
+    from dualmod._io import atomic_write
+
+    atomic_write(Path(folder) / "leds.csv",
+                 lambda p: np.savetxt(p, panel.led_positions, delimiter=",", fmt="%.6f"))
+    return {"layout": "positions", "positions_file": "leds.csv"}
+
+
 def default_groups(panel, spacing: float = 4.0) -> list[list[int]]:
     """LED groups to light one capture each, members at least ``spacing`` LED pitches apart.
 
@@ -306,7 +320,9 @@ class _Reader:
             raise CaptureError(f"{path}: camera image must be numeric, got dtype {img.dtype}")
         img = np.asarray(img, dtype=np.float64)
         if img.ndim == 3 and img.shape[2] == 3:  # linear RGB camera: luminance (DESIGN §2)
-            img = img @ np.array([0.2126, 0.7152, 0.0722])
+            from dualmod.imaging.colour import luminance
+
+            img = luminance(img).astype(np.float64)
         elif img.ndim == 3 and img.shape[2] == 1:
             img = img[..., 0]
         if img.shape != shape:

@@ -254,7 +254,8 @@ def cmd_capture(args) -> int:
             shutil.copyfile(src, dst)
         camera_info["camera"] = {**camera, "flat_field": dst.name}
     plan = make_plan(panel, exposure_s=args.exposure, flat_exposure_s=args.flat_exposure,
-                     dark_exposure_s=args.dark_exposure, spacing=args.spacing, level=args.level)
+                     dark_exposure_s=args.dark_exposure, spacing=args.spacing, level=args.level,
+                     folder=args.folder)
     opts = {"baudrate": args.baud} if args.baud else {}
     with open_link(args.port, zones=panel.n_leds, **opts) as link:
         index = run_capture(link, panel, args.folder, camera_cmd, camera_info, plan, timeout_s=args.timeout,

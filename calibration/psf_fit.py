@@ -38,7 +38,7 @@ from scipy.optimize import least_squares, lsq_linear
 from dualmod.display.backlight import virtual_leds
 from dualmod.panel import PsfSpec
 
-from .captures import CaptureError, CaptureSet
+from .captures import CaptureError, CaptureSet, led_pitch
 
 __all__ = ["fit_psf", "prepare", "FitData", "PsfFit", "MODELS", "AUTO_TOLERANCE", "TABLE_KNOTS"]
 
@@ -138,12 +138,8 @@ def prepare(cs: CaptureSet, *, boundary: str = "zero", edge_reflectance: float |
         caps.append(_Cap(c.file, img[iy, ix], xs[::f], ys[::f], ix, iy, v.x[lit], v.y[lit], nref[lit], c.level,
                          is_flat))
     cx, cy = (panel.width - 1) / 2.0, (panel.height - 1) / 2.0
-    pos = panel.led_positions
-    if len(pos) > 1:
-        d = np.hypot(pos[:, None, 0] - pos[None, :, 0], pos[:, None, 1] - pos[None, :, 1])
-        np.fill_diagonal(d, np.inf)
-        pitch = float(np.median(d.min(axis=1)))
-    else:
+    pitch = led_pitch(panel.led_positions)
+    if not math.isfinite(pitch):  # a single LED
         pitch = float(max(panel.width, panel.height)) / 2
     return FitData(caps, (cx - v.x) ** 2 + (cy - v.y) ** 2, nref, pitch, panel, boundary,
                    edge_reflectance if boundary == "mirror" else 1.0,
@@ -445,17 +441,20 @@ def _fit_all(data: FitData, models, with_sd: bool = False, init: dict | None = N
     return {m: (raw[m], out[m]) for m in models}
 
 
-def _predict_table(data: FitData, psf: dict, peak: float) -> np.ndarray:
-    """Predictions of a fitted model on other captures (for held-out scoring)."""
-    spec = PsfSpec(model=psf["model"], sigma=psf.get("sigma", 1.0), weights=tuple(psf.get("weights", ())),
-                   sigmas=tuple(psf.get("sigmas", ())), radius=tuple(psf.get("radius", ())),
-                   value=tuple(psf.get("value", ())))
+def _psf_and_amplitude(data: FitData, psf: dict, peak: float):
+    """The PSF a fitted ``[psf]`` table describes, its edge reflectance, and the amplitude giving ``peak``."""
     from dualmod.display.psf import make_psf
 
-    f = make_psf(spec)
+    f = make_psf(PsfSpec(model=psf["model"], sigma=psf.get("sigma", 1.0), weights=tuple(psf.get("weights", ())),
+                         sigmas=tuple(psf.get("sigmas", ())), radius=tuple(psf.get("radius", ())),
+                         value=tuple(psf.get("value", ()))))
     rho = psf.get("edge_reflectance", 1.0)
+    return f, rho, peak / float(f.evaluate(np.sqrt(data.centre_r2), 0.0) @ rho ** data.centre_nref)
 
-    a = peak / float(f.evaluate(np.sqrt(data.centre_r2), 0.0) @ rho ** data.centre_nref)
+
+def _predict_table(data: FitData, psf: dict, peak: float) -> np.ndarray:
+    """Predictions of a fitted model on other captures (for held-out scoring)."""
+    f, rho, a = _psf_and_amplitude(data, psf, peak)
     if f.terms is not None:  # Gaussian models: separable
         sig, wts = [t.sigma for t in f.terms], [t.weight for t in f.terms]
         return np.concatenate([c.gauss(sig, wts, a * c.level * rho ** c.nref) for c in data.caps])
@@ -575,15 +574,8 @@ def fit_figure(fit: PsfFit, path) -> None:
     pick = np.random.default_rng(0).choice(r.size, size=min(r.size, 4000), replace=False)
     a.semilogy(r[pick], np.maximum(yy[pick], 1e-3), ".", ms=2, color="0.4", label="measured / level")
     rr = np.linspace(0, r.max(), 300)
-    from dualmod.display.psf import make_psf
-
     for m, cand in fit.candidates.items():
-        psf = cand["psf"]
-        f = make_psf(PsfSpec(model=psf["model"], sigma=psf.get("sigma", 1.0), weights=tuple(psf.get("weights", ())),
-                             sigmas=tuple(psf.get("sigmas", ())), radius=tuple(psf.get("radius", ())),
-                             value=tuple(psf.get("value", ()))))
-        rho = psf.get("edge_reflectance", 1.0)
-        amp = cand["peak_nits"] / float(f.evaluate(np.sqrt(data.centre_r2), 0.0) @ rho ** data.centre_nref)
+        f, _, amp = _psf_and_amplitude(data, cand["psf"], cand["peak_nits"])
         a.semilogy(rr, np.maximum(amp * f.evaluate(rr, 0.0), 1e-3), "-" if m == fit.model else "--", label=m)
     a.set(title="fall-off with distance to the nearest lit LED", xlabel="distance (px)", ylabel="cd/m² per level")
     a.legend(fontsize=8)

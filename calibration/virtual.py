@@ -27,9 +27,10 @@ import numpy as np
 from scipy import ndimage
 
 from dualmod._io import atomic_path, write_json
+from dualmod.imaging.colour import luminance
 
 from .capture import frame_levels
-from .captures import FORMAT, apply_homography, default_groups, homography
+from .captures import FORMAT, apply_homography, default_groups, homography, leds_table
 
 __all__ = ["VirtualCamera", "render_captures"]
 
@@ -123,13 +124,6 @@ class VirtualCamera:
         return float(f"{t:.3g}")
 
 
-def _leds_table(panel) -> dict:
-    leds = panel.leds
-    if leds.layout == "positions":
-        return {"layout": "positions", "positions_file": "leds.csv"}
-    return {"layout": leds.layout, "rows": leds.rows, "cols": leds.cols}
-
-
 def render_captures(panel, folder, camera: VirtualCamera = VirtualCamera(), *, groups=None, level: float = 1.0,
                     seed: int = 0, flat: bool = True, dark_exposure_s: float = 0.2) -> Path:
     """Write a ``dualmod-captures/1`` folder of ``panel`` (the truth) seen by ``camera``.
@@ -156,16 +150,14 @@ def render_captures(panel, folder, camera: VirtualCamera = VirtualCamera(), *, g
         frame[lit] = level
         nits = backlight(panel, frame)
         if nits.ndim == 3:  # RGB backlight driven white
-            nits = nits @ np.array([0.2126, 0.7152, 0.0722])
+            nits = luminance(nits)
         t = camera.exposure_for(float(nits.max()))
         save(name, camera.shoot(nits, t, rng))
         return {"file": name, "leds_on": on, "level": level, "exposure_s": t}
 
-    if panel.leds.layout == "positions":
-        np.savetxt(folder / "leds.csv", panel.led_positions, delimiter=",", fmt="%.6f")
     index = {
         "format": FORMAT,
-        "panel": {"width": panel.width, "height": panel.height, "leds": _leds_table(panel)},
+        "panel": {"width": panel.width, "height": panel.height, "leds": leds_table(panel, folder)},
         "camera": {"width": camera.width, "height": camera.height, "linear": True,
                    "units_per_nit_second": camera.units_per_nit_second, "flat_field": save(
                        "camera_flat.npy", camera.flat_field().astype(np.float32)),
@@ -240,7 +232,7 @@ def _shoot_main(argv: list[str] | None = None) -> int:
         return 3
     nits = backlight(panel, frame_levels(item, panel.n_leds)) if item["level"] > 0 else None
     if nits is not None and nits.ndim == 3:
-        nits = nits @ np.array([0.2126, 0.7152, 0.0722])
+        nits = luminance(nits)
     rng = np.random.default_rng([a.seed, zlib.crc32(item["file"].encode())])
     img = camera.shoot(nits, a.exposure, rng)
     with atomic_path(out) as tmp:

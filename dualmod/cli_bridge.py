@@ -7,6 +7,7 @@ error (no port, no handshake, a refusal) is one readable line and exit status 2.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import os
 import sys
@@ -37,7 +38,6 @@ def read_leds(path) -> np.ndarray:
             if len(widths) != 1:
                 raise InputError(f"{path}: every line needs the same number of values (1 or 3), got {sorted(widths)}")
             a = np.array(rows, dtype=np.float64)
-            a = a[:, 0] if a.shape[1] == 1 else a
         else:
             raise InputError(f"{path}: LED frames are .npy or .csv, not {path.suffix or 'no suffix'}")
     except (ValueError, OSError) as exc:
@@ -111,11 +111,8 @@ def cmd_test_pattern(args) -> int:
         ack = link.test_pattern(args.pattern, zone=args.zone, level=args.level)
         print(f"pattern {args.pattern} shown" + (f" (limited to {ack.applied_scale / 65535:.3f})"
                                                  if ack.limiter_active else ""))
-        end = time.monotonic() + args.hold
-        watchdog_s = link.info["watchdog_ms"] / 1000.0 or 1.0
-        while time.monotonic() < end:          # keep the watchdog fed while the pattern is held
-            time.sleep(min(watchdog_s / 3, max(0.0, end - time.monotonic())))
-            link.ping()
+        with link.keep_alive():                # keep the watchdog fed while the pattern is held
+            time.sleep(args.hold)
     _emit_json(args, {"pattern": args.pattern, "zone": args.zone, "level": args.level,
                        "applied_scale": ack.applied_scale})
     return 0
@@ -165,25 +162,28 @@ def cmd_stream(args) -> int:
         t_start = time.perf_counter()
         next_t = t_start
         n = 0
-        for _ in range(args.loop):
-            targets = _stream_targets(inputs, panel)
-            while True:                  # one frame in memory at a time: read, solve, send
-                t0 = time.perf_counter()
-                target = next(targets, None)
-                if target is None:
-                    break
-                t1 = time.perf_counter()
-                leds = temporal(panel, target) if temporal else solve(panel, target, method=args.method)
-                t2 = time.perf_counter()
-                link.send_frame(leds)
-                t3 = time.perf_counter()
-                read_s.append(t1 - t0)
-                solve_s.append(t2 - t1)
-                send_s.append(t3 - t2)
-                n += 1
-                if period:
-                    next_t += period
-                    time.sleep(max(0.0, next_t - time.perf_counter()))
+        # a frame that is slow to read or solve must not let the watchdog blank the one shown before it
+        keep = link.keep_alive() if hasattr(link, "keep_alive") else contextlib.nullcontext()  # Adalight: none
+        with keep:
+            for _ in range(args.loop):
+                targets = _stream_targets(inputs, panel)
+                while True:              # one frame in memory at a time: read, solve, send
+                    t0 = time.perf_counter()
+                    target = next(targets, None)
+                    if target is None:
+                        break
+                    t1 = time.perf_counter()
+                    leds = temporal(panel, target) if temporal else solve(panel, target, method=args.method)
+                    t2 = time.perf_counter()
+                    link.send_frame(leds)
+                    t3 = time.perf_counter()
+                    read_s.append(t1 - t0)
+                    solve_s.append(t2 - t1)
+                    send_s.append(t3 - t2)
+                    n += 1
+                    if period:
+                        next_t += period
+                        time.sleep(max(0.0, next_t - time.perf_counter()))
         link.flush()
         total = time.perf_counter() - t_start
         stats = dict(link.stats)
@@ -211,20 +211,15 @@ def cmd_bench(args) -> int:
 
 
 def cmd_emulate(args) -> int:
-    from firmware_bridge.emulator import build
+    from firmware_bridge.emulator import Emulator
 
     zones = args.zones
     if args.panel:
         from .panel import Panel
 
         zones = Panel.load(args.panel).n_leds
-    exe = build("host") / "dmlink-emu"
-    cmd = [str(exe), "--pty", "--zones", str(zones), "--channels", str(args.channels),
-           "--watchdog-ms", str(args.watchdog_ms), "--power-budget", repr(args.power_budget)]
-    if args.shown_log:
-        cmd += ["--shown-log", args.shown_log]
-    if args.pty_link:
-        cmd += ["--pty-link", args.pty_link]
+    cmd = Emulator(zones=zones, channels=args.channels, watchdog_ms=args.watchdog_ms,
+                   power_budget=args.power_budget, shown_log=args.shown_log, pty_link=args.pty_link).command()
     print(f"dmlink-emu: {zones} zones x {args.channels} channels; open the path below (Ctrl-C stops)",
           file=sys.stderr, flush=True)
     sys.stdout.flush()

@@ -23,6 +23,7 @@ Examples
 from __future__ import annotations
 
 import collections
+import contextlib
 import logging
 import os
 import random
@@ -149,7 +150,8 @@ class DmlinkLink:
         self.logs: collections.deque[str] = collections.deque(maxlen=256)
         self.latencies: collections.deque[float] = collections.deque(maxlen=100_000)
         #: (seq, shown_crc32 the host expects) of every frame sent, newest last.
-        self.sent: collections.deque[tuple[int, int]] = collections.deque(maxlen=1_000_000)
+        # one entry per sequence number at most: seq is 16-bit, older entries could not be looked up
+        self.sent: collections.deque[tuple[int, int]] = collections.deque(maxlen=0x10000)
         self.stats = collections.Counter()
         self.last_ack: Ack | None = None
         self.port = _open_port(url, baudrate)
@@ -502,6 +504,29 @@ class DmlinkLink:
     def ping(self) -> Ack:
         """Keep the watchdog fed without changing the LEDs."""
         return Ack.from_packet(self._request(P.PING, what="PING"))
+
+    @contextlib.contextmanager
+    def keep_alive(self):
+        """Ping from a background thread while the block runs, so the firmware's watchdog does not blank
+        what is shown while the host is busy on purpose (a camera exposing, a slow frame being prepared,
+        a pattern held). Nothing outlives the block: if this process dies, the watchdog still blanks."""
+        every = (self.info.get("watchdog_ms") or 1000) / 3000.0
+        stop = threading.Event()
+
+        def run():
+            while not stop.wait(every):
+                try:
+                    self.ping()
+                except DualmodError:
+                    return
+
+        thread = threading.Thread(target=run, name="dmlink-keep-alive", daemon=True)
+        thread.start()
+        try:
+            yield self
+        finally:
+            stop.set()
+            thread.join()
 
     def blank(self) -> Ack:
         """All LEDs off now."""

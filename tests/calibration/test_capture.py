@@ -130,3 +130,19 @@ def test_virtual_camera_refuses_a_frame_not_in_the_plan(tmp_path):
     zeros = np.zeros((panel.n_leds, 3), np.uint16)
     log.write_text(f"8 {values_crc32(zeros):08x} watchdog 2.000000\n")
     assert shown_item(plan, log, 3)["kind"] == "dark"  # a blanked panel photographs as the dark frame
+
+
+def test_plan_for_a_positions_layout_writes_its_leds_csv(tmp_path):
+    (tmp_path / "pos.csv").write_text("10,10\n50,10\n30,40\n")
+    panel = dm.Panel.from_dict({"panel": {"width": 64, "height": 48, "peak_nits": 500.0},
+                                "leds": {"layout": "positions", "positions_file": "pos.csv"},
+                                "psf": {"model": "gaussian", "sigma": 8.0},
+                                "lcd": {"response": "gamma", "gamma": 2.2, "bit_depth": 8, "contrast_ratio": 1000.0}},
+                               base_dir=tmp_path)
+    folder = tmp_path / "caps"
+    folder.mkdir()
+    plan = make_plan(panel, exposure_s=0.1, folder=folder)
+    assert plan["panel"]["leds"] == {"layout": "positions", "positions_file": "leds.csv"}
+    np.testing.assert_allclose(np.loadtxt(folder / "leds.csv", delimiter=","), panel.led_positions, atol=1e-6)
+    with pytest.raises(dm.InputError, match="folder"):
+        make_plan(panel, exposure_s=0.1)
