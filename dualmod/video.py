@@ -70,31 +70,24 @@ class _Solver:
         else:
             self.ts = None
             self.scenes = SceneCutDetector()  # cuts are still marked for the metrics
-            self.frame = 0
-            self.cut_frames: list[int] = []
 
     def __call__(self, panel, target) -> tuple[np.ndarray, np.ndarray, bool]:
         """(sent, raw, is_cut)."""
-        from .dimming import apply_power_cap, solve
+        from .dimming import solve
 
         if self.ts is not None:
             before = len(self.ts.cut_frames)
             sent = self.ts(panel, target)
-            return sent, self.ts.filter._last_raw, len(self.ts.cut_frames) > before
+            return sent, self.ts.last_raw, len(self.ts.cut_frames) > before
         cut = self.scenes(target)
-        raw = solve(panel, target, method=self.method, **self.options)
-        return apply_power_cap(panel, raw), raw, cut
+        raw = solve(panel, target, method=self.method, **self.options)  # solve() applies the power cap
+        return raw, raw, cut
 
     def restore(self, target, sent: np.ndarray, raw: np.ndarray) -> bool:
         """Skip a frame done in an earlier run: update the state as if it had been solved; returns is_cut."""
         if self.ts is None:
             return self.scenes(target)
-        cut = self.ts.scenes is not None and self.ts.scenes(target)
-        self.ts.filter._state, self.ts.filter._last_raw = np.asarray(sent, float), np.asarray(raw, float)
-        if cut:
-            self.ts.cut_frames.append(self.ts.frame)
-        self.ts.frame += 1
-        return cut
+        return self.ts.restore(target, sent, raw)
 
 
 def _lookahead_plan(source, panel, method: str, options: dict, slope: float, prepare, say) -> tuple[list, list]:

@@ -162,16 +162,33 @@ class TemporalSolver:
     def __call__(self, panel, target) -> np.ndarray:
         from . import apply_power_cap, solve
 
-        led_cuts = self.filter.cuts
-        if self.scenes is not None and self.scenes(target):
+        scene = self.scenes is not None and self.scenes(target)
+        if scene:
             self.filter.reset()
-            led_cuts = 0
-            self.cut_frames.append(self.frame)
+        before = self.filter.cuts
         leds = self.filter(solve(panel, target, method=self.method, **self.options))
-        if self.filter.cuts > led_cuts and (not self.cut_frames or self.cut_frames[-1] != self.frame):
+        self._next_frame(scene or self.filter.cuts > before)
+        return apply_power_cap(panel, leds)
+
+    @property
+    def last_raw(self) -> np.ndarray | None:
+        """The solver's own LED frame for the last frame (before the filter)."""
+        return self.filter._last_raw
+
+    def restore(self, target, sent, raw) -> bool:
+        """Step past a frame solved in an earlier run — its picture, the LEDs sent and the solver's raw LEDs —
+        as if it had been solved now (both cut detectors included); returns whether it was a cut."""
+        x = np.asarray(raw, dtype=np.float64)
+        scene = self.scenes is not None and self.scenes(target)
+        led = not scene and self.filter._state is not None and self.filter._is_cut(x)
+        self.filter._state, self.filter._last_raw = np.array(sent, dtype=np.float64), x.copy()
+        self._next_frame(scene or led)
+        return bool(scene or led)
+
+    def _next_frame(self, cut: bool) -> None:
+        if cut:
             self.cut_frames.append(self.frame)
         self.frame += 1
-        return apply_power_cap(panel, leds)
 
 
 def slope_limited_envelope(raw, slope: float, cuts=()) -> np.ndarray:

@@ -48,15 +48,20 @@ def _object(h: int, w: int, t: float) -> np.ndarray:
 def flicker(frames: int, h: int, w: int) -> Iterator[np.ndarray]:
     """The three-act sequence described in the module docstring."""
     motion, fade_end = _acts(frames)
+    fade_from = fade_to = night = None  # the still images of acts 2 and 3, made once when first needed
     for k in range(frames):
         if k < motion:
             img = _object(h, w, k / max(1, motion - 1))
         elif k < fade_end:
+            if fade_from is None:
+                fade_from = eotf_inverse_ST2084(_object(h, w, 1.0))
+                fade_to = eotf_inverse_ST2084(scene("window", h, w))
             a = (k - motion + 1) / (fade_end - motion)
-            img = eotf_ST2084((1 - a) * eotf_inverse_ST2084(_object(h, w, 1.0))
-                              + a * eotf_inverse_ST2084(scene("window", h, w)))
+            img = eotf_ST2084((1 - a) * fade_from + a * fade_to)
         else:
-            img = scene("night", h, w)
+            if night is None:
+                night = scene("night", h, w).astype(np.float32)
+            img = night
         yield img.astype(np.float32)
 
 

@@ -89,7 +89,7 @@ def image_figure(result: ImageResult, panel, path) -> None:
     im_lum = axes[0, 2].imshow(np.clip(t_lum, lo, hi), cmap="inferno", norm=lum_norm)
     axes[0, 2].set_title("target luminance", fontsize=8)
     fig.colorbar(im_lum, ax=axes[0, 2], shrink=0.8, label="cd/m²")
-    axes[0, 3].text(0.0, 0.5, f"{html.escape(result.name)}\n{panel.name}\npeak {panel.peak_nits:g} cd/m²\n"
+    axes[0, 3].text(0.0, 0.5, f"{result.name}\n{panel.name}\npeak {panel.peak_nits:g} cd/m²\n"
                     f"black {panel.black_nits:.3g} cd/m²", fontsize=8, va="center", transform=axes[0, 3].transAxes)
     v_target = pu21_encode(t_lum)
     pos = panel.led_positions

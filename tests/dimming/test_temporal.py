@@ -54,3 +54,24 @@ def test_parameters_validated():
         TemporalFilter(decay=0)
     with pytest.raises(ValueError, match="cut"):
         TemporalFilter(cut=-1)
+
+
+def test_restore_continues_exactly_like_solving():
+    """A resumed video restores frames solved earlier; what follows, and the cuts found, must not change."""
+    p = make_panel(width=96, height=54, rows=3, cols=6, psf={"model": "gaussian", "sigma": 10.0})
+    frames = []
+    for k in range(8):
+        t = np.full((54, 96, 3), 400.0 if k < 3 else 2.0, np.float32)  # all LEDs drop at frame 3: an LED cut
+        t[20:26, 10 + 6 * k:14 + 6 * k] = 900.0
+        frames.append(t)
+    a = TemporalSolver("max", decay=0.1, cut=0.3, scene_cut=None)
+    sent, raw = [], []
+    for t in frames:
+        sent.append(a(p, t))
+        raw.append(a.last_raw.copy())
+    assert a.cut_frames == [3]
+    b = TemporalSolver("max", decay=0.1, cut=0.3, scene_cut=None)
+    assert [b.restore(frames[k], sent[k], raw[k]) for k in range(5)] == [False, False, False, True, False]
+    for k in range(5, 8):
+        np.testing.assert_allclose(b(p, frames[k]), sent[k])
+    assert b.cut_frames == a.cut_frames
