@@ -342,7 +342,9 @@ def cmd_video(args) -> int:
     from .video import parse_temporal, run_video
 
     panel = Panel.load(args.panel)
-    temporal = parse_temporal(args.temporal)
+    # --lookahead replaces the causal filter, so the filter's default applies only without it
+    temporal = parse_temporal(args.temporal if args.temporal is not None else
+                              ("off" if args.lookahead is not None else "attack=1,decay=0.15"))
     source = open_frames(args.input, size=(panel.height, panel.width), frames=args.frames)
     if args.shown and Path(args.shown).suffix.lower() not in VIDEO_SUFFIXES:
         raise InputError(f"--shown {args.shown}: give a video file ({', '.join(VIDEO_SUFFIXES)}); "
@@ -431,13 +433,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("input", help="folder of frames, HDR10 video (.mp4 .mkv .mov .ts) or builtin:flicker")
     p.add_argument("--panel", default="fald-1080p-576", help="panel profile name or .toml path")
     p.add_argument("--method", default="max", help="dimming solver (see 'dualmod methods')")
-    p.add_argument("--temporal", default="attack=1,decay=0.15",
-                   help="temporal filter: attack=,decay=,cut=,scene_cut= or 'off' (default attack=1,decay=0.15)")
+    p.add_argument("--temporal", default=None,
+                   help="temporal filter: attack=,decay=,cut=,scene_cut= or 'off' (default attack=1,decay=0.15; "
+                        "off with --lookahead)")
     p.add_argument("--out", required=True, help="output folder (frames/, leds/, metrics.csv, summary.json)")
     p.add_argument("--shown", help="write the shown frames as this HDR10 video instead of OUT/frames/")
     p.add_argument("--lookahead", type=float, metavar="SLOPE",
                    help="offline: send the slope-limited upper envelope of the per-frame solutions (LEDs ramp "
-                        "up before a highlight arrives; never clips); use with --temporal off")
+                        "up before a highlight arrives; never clips) instead of the temporal filter")
     p.add_argument("--frames", type=int, default=48, help="length of a builtin sequence")
     p.add_argument("--exposure", type=_exposure, default=None,
                    help="nits per input unit or 'auto' (default: auto for frame folders, 1 for video and builtin)")

@@ -139,6 +139,8 @@ def run_video(source, panel, method: str, out, *, temporal: dict | None = None, 
     from .metrics.pu21 import pu21_psnr
     from .metrics.temporal import TemporalStats
 
+    if lookahead is not None and temporal is not None:
+        raise InputError("--lookahead replaces the temporal filter: give --temporal off with it")
     out = Path(out)
     (out / "leds").mkdir(parents=True, exist_ok=True)
     say = progress or (lambda msg: None)
@@ -156,8 +158,6 @@ def run_video(source, panel, method: str, out, *, temporal: dict | None = None, 
         say(f"exposure {fixed_exposure:.4g} nits per unit (from frame 0, kept for all)")
     plan = None
     if lookahead is not None:
-        if temporal is not None:
-            raise InputError("--lookahead replaces the temporal filter: give --temporal off with it")
         plan, plan_cuts = _lookahead_plan(source, panel, method, options or {}, float(lookahead),
                                           lambda f: prepare_target(panel, f, exposure=fixed_exposure, fit=fit), say)
     prev_sent = None

@@ -189,6 +189,8 @@ def test_lookahead_envelope_ramps_never_clips_and_respects_cuts(panel, tmp_path)
 def test_lookahead_with_the_causal_filter_is_refused(tmp_path, capsys):
     argv = ["video", "builtin:flicker", "--panel", "proto-16x9-rgb", "--frames", "6", "--out", str(tmp_path),
             "--lookahead", "0.1"]
-    assert main(argv) == 2
+    assert main(argv + ["--temporal", "decay=0.2"]) == 2
     assert "--temporal off" in capsys.readouterr().err
-    assert main(argv + ["--temporal", "off"]) == 0
+    assert not (tmp_path / "leds").exists()  # refused before anything is read or written
+    assert main(argv) == 0  # --lookahead alone turns the causal filter off
+    assert json.loads((tmp_path / "summary.json").read_text())["temporal"] is None
