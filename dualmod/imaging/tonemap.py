@@ -25,13 +25,13 @@ import numpy as np
 
 from .colour import luminance
 
-__all__ = ["reinhard_global", "reinhard_local", "to_srgb8", "TONEMAPS"]
+__all__ = ["reinhard_global", "reinhard_local", "to_srgb8", "TONEMAPS", "log_average"]
 
 _DELTA = 1e-6
 
 
-def _log_average(lum: np.ndarray) -> float:
-    """Eq. 1: exp(mean(log(δ + L_w)))."""
+def log_average(lum: np.ndarray) -> float:
+    """Reinhard 2002 eq. 1, the log-average luminance: exp(mean(log(δ + L_w))), δ = 1e-6."""
     return float(np.exp(np.mean(np.log(_DELTA + lum, dtype=np.float64))))
 
 
@@ -55,7 +55,7 @@ def reinhard_global(img: np.ndarray, *, key: float = 0.18, white: float | None =
     """
     img = np.asarray(img, dtype=np.float32)
     lum = luminance(img).astype(np.float64)
-    scaled = key / _log_average(lum) * lum
+    scaled = key / log_average(lum) * lum
     lw = float(scaled.max()) if white is None else float(white)
     ld = scaled * (1.0 + scaled / max(lw * lw, 1e-30)) / (1.0 + scaled)
     return _apply(img, lum, ld)
@@ -73,7 +73,7 @@ def reinhard_local(img: np.ndarray, *, key: float = 0.18, phi: float = 8.0, eps:
 
     img = np.asarray(img, dtype=np.float32)
     lum = luminance(img).astype(np.float64)
-    scaled = key / _log_average(lum) * lum
+    scaled = key / log_average(lum) * lum
     chosen = np.zeros_like(scaled)
     done = np.zeros(scaled.shape, bool)
     v1 = gaussian_filter(scaled, alpha / np.sqrt(2.0), mode="nearest")

@@ -68,7 +68,7 @@ def image_figure(result: ImageResult, panel, path) -> None:
 
     from .._io import atomic_path
     from ..imaging.colour import luminance
-    from ..imaging.tonemap import reinhard_global, reinhard_local
+    from ..imaging.tonemap import log_average, reinhard_global, reinhard_local
     from ..metrics.pu21 import pu21_encode
 
     target = result.target
@@ -99,7 +99,7 @@ def image_figure(result: ImageResult, panel, path) -> None:
         shown = _shrink(sim.displayed)
         s_lum = luminance(shown)
         # the shown image with the target's tone curve (key from the target), so differences are visible
-        scale = float(np.exp(np.mean(np.log(1e-6 + t_lum))) / np.exp(np.mean(np.log(1e-6 + s_lum))))
+        scale = log_average(t_lum) / log_average(s_lum)
         axes[i, 0].imshow(reinhard_local(shown * scale))
         axes[i, 0].set_title(f"{m}: shown", fontsize=8)
         axes[i, 1].imshow(np.clip(s_lum, lo, hi), cmap="inferno", norm=lum_norm)
