@@ -41,6 +41,50 @@ def test_stats_match_numpy(layout, rng):
         assert s.percentile[z] == pytest.approx(np.percentile(vals, 90), rel=1e-5)
 
 
+def _zone_values(height, width, kind, rng):
+    """Per-zone value patterns that exercise every branch of the radix select."""
+    y, x = np.mgrid[0:height, 0:width]
+    if kind == "smooth":  # neighbours share radix bins: deep levels, long runs in one bin
+        return 1.0 + 1e-4 * (x + width * y)
+    if kind == "ties":  # few distinct values: order statistics repeat, rank k+1 often in the next bin
+        return rng.integers(0, 4, (height, width)).astype(np.float64) * 0.25
+    if kind == "mixed":  # black, -0.0, tiny and bright values, many octaves
+        v = np.exp(rng.normal(0, 4, (height, width)))
+        v[rng.random((height, width)) < 0.3] = 0.0
+        v[rng.random((height, width)) < 0.1] = -0.0
+        return v
+    if kind == "flat":
+        return np.full((height, width), 0.37)
+    return rng.random((height, width))
+
+
+@pytest.mark.parametrize("kind", ["random", "smooth", "ties", "mixed", "flat"])
+@pytest.mark.parametrize("level", [0.0, 0.5, 0.9, 0.95, 0.999, 1.0])
+def test_percentile_is_exact_for_every_distribution(kind, level, rng):
+    # zones of 30x40 = 1200 pixels: far more than the sorted small set, so the radix levels all run
+    p = make_panel(width=120, height=60, rows=2, cols=3)
+    v = _zone_values(60, 120, kind, rng).astype(np.float32)
+    t = np.repeat(v[..., None], 3, axis=2) * np.float32(p.peak_nits)
+    t[..., 1] *= 0.5  # max(R, G, B) is R
+    s = zone_stats(p, t, percentile=level)
+    lab = zone_map(p).labels(60, 120)
+    for z in range(p.n_leds):
+        vals = t[..., 0][lab == z].astype(np.float64)
+        want = np.percentile(vals, 100 * level) / p.peak_nits
+        assert s.percentile[z] == pytest.approx(want, rel=1e-6, abs=1e-12), (kind, level, z)
+
+
+def test_percentile_per_channel_on_hex_zones(rng):
+    p = make_panel(width=90, height=60, layout="hex", rows=3, cols=4, leds={"channels": 3})
+    t = (np.exp(rng.normal(0, 2, (60, 90, 3))) * 10).astype(np.float32)
+    s = zone_stats(p, t, percentile=0.95)
+    lab = zone_map(p).labels(60, 90)
+    for z in range(p.n_leds):
+        for c in range(3):
+            want = np.percentile(t[..., c][lab == z].astype(np.float64), 95) / p.peak_nits
+            assert s.percentile[z, c] == pytest.approx(want, rel=1e-6)
+
+
 def test_rgb_stats_per_channel(rng):
     p = make_panel(width=20, height=10, rows=1, cols=2, leds={"channels": 3})
     t = (rng.random((10, 20, 3)) * 300).astype(np.float32)
