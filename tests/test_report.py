@@ -12,9 +12,9 @@ from dualmod.report import ImageResult, write_report
 
 
 def test_expand_methods_sweeps_one_option():
-    assert expand_methods(["max", "cnn:power_weight=0/0.01", "optimal:power_budget=max:lr=0.01/0.05"]) == [
-        "max", "cnn:power_weight=0", "cnn:power_weight=0.01", "optimal:power_budget=max:lr=0.01",
-        "optimal:power_budget=max:lr=0.05"]
+    assert expand_methods(["max", "cnn:power_weight=0/0.01", "optimal:power_budget=max:steps=50/100"]) == [
+        "max", "cnn:power_weight=0", "cnn:power_weight=0.01", "optimal:power_budget=max:steps=50",
+        "optimal:power_budget=max:steps=100"]
 
 
 def test_report_page_and_figures(tmp_path):

@@ -9,11 +9,15 @@ The zone of an LED is the set of pixels it is responsible for:
   to any other LED; ties go to the lower index).
 
 Zones are stored run-length encoded: every zone meets an image row in one
-run of consecutive pixels (Voronoi cells are convex). The statistics kernel
-streams the image row by row (bands of rows in parallel; each row is read
-once, front to back, as its runs), keeps per-band partial statistics per
-zone and merges them; for a percentile it also writes every zone's values
-into a contiguous segment of its own, then selects in parallel over zones.
+run of consecutive pixels (Voronoi cells are convex). The statistics kernels
+stream the image row by row, in parallel over bands of rows (each row is read
+once, front to back, as its runs). For a percentile they also write each
+zone's values into a contiguous segment and select from it exactly (radix
+select on the float bits). Grids use one band per LED row: no zone crosses
+a band, so each band finishes its zones, percentiles included, while their
+values are still in cache. Other layouts use fixed bands, keep per-band
+partial statistics per zone and merge them, then select in parallel over
+zones.
 
 Statistics are of the *pixel value* v = max(R, G, B) / peak_nits for white
 backlights (the LED must cover the brightest channel), and of each channel

@@ -19,7 +19,7 @@ def _scene_panel():
 
 def test_optimal_lowers_its_objective_and_beats_its_warm_start():
     p, t = _scene_panel()
-    r = optimize_leds(p, t, steps=150, lr=0.03)
+    r = optimize_leds(p, t, steps=150)
     assert r.trace[-1] < 0.7 * r.trace[0]
     assert r.leds.min() >= 0 and r.leds.max() <= 1
     warm = dm.solve(p, t, method="max")
@@ -30,8 +30,8 @@ def test_optimal_lowers_its_objective_and_beats_its_warm_start():
 
 def test_power_weight_trades_quality_for_power():
     p, t = _scene_panel()
-    free = optimize_leds(p, t, steps=120, lr=0.03).leds
-    cheap = optimize_leds(p, t, steps=120, lr=0.03, power_weight=0.01).leds
+    free = optimize_leds(p, t, steps=120).leds
+    cheap = optimize_leds(p, t, steps=120, power_weight=0.01).leds
     assert cheap.mean() < free.mean()
 
 
@@ -60,7 +60,7 @@ def test_projection_is_exact():
 def test_power_budget_max_keeps_max_power_and_never_loses_to_max():
     p, t = _scene_panel()
     warm = dm.solve(p, t, method="max")
-    leds = dm.solve(p, t, method="optimal", power_budget="max", steps=150, lr=0.01)
+    leds = dm.solve(p, t, method="optimal", power_budget="max", steps=150)
     assert leds.mean() <= warm.mean() + 1e-6
     q = lambda L: pu21_psnr(t, dm.simulate(p, L, t).displayed)  # noqa: E731
     assert q(leds) >= q(warm) - 0.05  # the best iterate is kept; at full resolution it may tie
