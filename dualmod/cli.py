@@ -221,10 +221,11 @@ def cmd_compare(args) -> int:
     import csv
 
     from ._io import atomic_path, write_json
-    from .compare import FIELDS, compare, format_table, summarize
+    from .compare import FIELDS, compare, format_table, parse_methods, summarize
     from .panel import Panel
 
     panel = Panel.load(args.panel)
+    parse_methods(args.methods.split(","))  # bad methods or options fail before anything is created
     out = Path(args.out)
     _ensure_parent(out / "results.csv")
     from .report import Collector

@@ -23,14 +23,14 @@ from typing import Callable, Iterable
 import numpy as np
 
 from .dimming import methods as _methods
-from .dimming import solve
+from .dimming import check_method, solve
 from .display.simulate import simulate
 from .errors import InputError
 from .imaging.inputs import load_target, read_split
 from .metrics import evaluate
 from .panel import Panel
 
-__all__ = ["compare", "summarize", "format_table", "expand_methods", "FIELDS"]
+__all__ = ["compare", "summarize", "format_table", "expand_methods", "parse_methods", "FIELDS"]
 
 FIELDS = ("image", "split", "method", "pu21_psnr", "pu21_ssim", "power", "clipped_fraction", "halo", "contrast",
           "solve_ms")
@@ -72,6 +72,24 @@ def expand_methods(specs: Iterable[str]) -> list[str]:
             variants = [f"{v}:{k}={x}" for v in variants for x in vals.split("/") if x]
         out += variants
     return out
+
+
+def parse_methods(method_names: Iterable[str]) -> list[tuple[str, str, dict]]:
+    """Method specs (sweeps expanded) as (label, solver, options), every name and option checked.
+
+    Raises
+    ------
+    InputError
+        Unknown methods (all of them named) or an option a method does not take.
+    """
+    specs = [_parse_method(m) for m in expand_methods(method_names)]
+    valid = set(_methods())
+    bad = [base for _, base, _ in specs if base not in valid]
+    if bad:
+        raise InputError(f"unknown method(s) {', '.join(bad)}; valid methods: {', '.join(sorted(valid))}")
+    for _, base, opts in specs:
+        check_method(base, opts)
+    return specs
 
 
 #: (panel, method) pairs this process has run once (so their timing excludes compilation and set-up).
@@ -118,12 +136,8 @@ def compare(panel: Panel, images: Iterable[str], method_names: Iterable[str], *,
     order and the quality numbers are the same as a serial run's (only ``solve_ms`` is the workers').
     Each method runs once untimed in each process before it is timed.
     """
-    specs = [_parse_method(m) for m in expand_methods(method_names)]
+    specs = parse_methods(method_names)
     names = [label for label, _, _ in specs]
-    valid = set(_methods())
-    bad = [base for _, base, _ in specs if base not in valid]
-    if bad:
-        raise InputError(f"unknown method(s) {', '.join(bad)}; valid methods: {', '.join(sorted(valid))}")
     images = list(images)
     if not images or not names:
         raise InputError("compare needs at least one image and one method")

@@ -211,3 +211,8 @@ def test_compare_writes_tables(tmp_path, small_profile):
     assert "PU21-PSNR" in r.stdout
     bad = run("compare", "builtin:window", "--panel", small_profile, "--methods", "max,nope", "--out", tmp_path / "x")
     assert bad.returncode == 2 and "unknown method(s) nope" in bad.stderr
+    # a bad option of a later method is refused before any method runs or anything is written
+    bad = run("compare", "builtin:window", "--panel", small_profile, "--methods", "max,optimal:lr=0.01",
+              "--out", tmp_path / "y")
+    assert bad.returncode == 2 and "does not take option(s) lr" in bad.stderr and "power_budget" in bad.stderr
+    assert "max:" not in bad.stderr and not (tmp_path / "y").exists()

@@ -23,7 +23,7 @@ from .iterative import min_power_lp, seetzen2004, zerman
 from .optimal import optimal
 from .heuristics import cho_dimming, global_dimming, max_dimming, mean_dimming, percentile_dimming, sqrt_dimming
 
-__all__ = ["SOLVERS", "solve", "methods", "register", "apply_power_cap"]
+__all__ = ["SOLVERS", "solve", "methods", "register", "apply_power_cap", "check_method"]
 
 Solver = Callable[..., np.ndarray]
 
@@ -69,6 +69,27 @@ def apply_power_cap(panel: Panel, leds: np.ndarray) -> np.ndarray:
     return leds * (cap / mean) if mean > cap else leds
 
 
+def check_method(method: str, options: dict | None = None) -> str:
+    """The registry key of ``method`` (lower-cased) once it and its ``options`` are known to be valid.
+
+    Raises
+    ------
+    InputError
+        An unknown method (the valid ones are listed) or an option it does not take (its options are listed).
+    """
+    key = str(method).lower()
+    if key not in SOLVERS:
+        raise InputError(f"unknown method {method!r}; valid methods: {', '.join(methods())}")
+    params = inspect.signature(SOLVERS[key]).parameters
+    takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+    unknown = [k for k in (options or {}) if k not in params and not takes_any]
+    if unknown:
+        valid = [k for k, p in params.items() if p.kind is inspect.Parameter.KEYWORD_ONLY]
+        raise InputError(f"method {key!r} does not take option(s) {', '.join(unknown)}; "
+                         f"its options: {', '.join(valid) or 'none'}")
+    return key
+
+
 def solve(panel: Panel, target, method: str = "global", **options) -> np.ndarray:
     """Compute an LED frame for a target image with a registered solver.
 
@@ -94,17 +115,8 @@ def solve(panel: Panel, target, method: str = "global", **options) -> np.ndarray
     >>> float(dm.solve(panel, t, method="global")[0])
     0.25
     """
-    key = str(method).lower()
-    if key not in SOLVERS:
-        raise InputError(f"unknown method {method!r}; valid methods: {', '.join(methods())}")
+    key = check_method(method, options)
     func = SOLVERS[key]
-    params = inspect.signature(func).parameters
-    takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
-    unknown = [k for k in options if k not in params and not takes_any]
-    if unknown:
-        valid = [k for k, p in params.items() if p.kind is inspect.Parameter.KEYWORD_ONLY]
-        raise InputError(f"method {key!r} does not take option(s) {', '.join(unknown)}; "
-                         f"its options: {', '.join(valid) or 'none'}")
     # a solver marked ``validates_target`` checks the values in its own pass (zone statistics); else we scan
     t = check_target(panel, target, values=not getattr(func, "validates_target", False))
     leds = np.asarray(func(panel, t, **options), dtype=np.float64)
