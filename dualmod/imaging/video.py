@@ -5,14 +5,17 @@ Sources (:func:`open_frames`):
 
 - a **folder of frames** (``.exr``, ``.hdr``, ``.pfm``, ``.tif``, ``.png``), read in name order;
 - **HDR10 video** (``.mp4``, ``.mkv``, ``.mov``, ``.ts``, ``.m2ts``, ``.webm``): BT.2020 primaries, PQ
-  (SMPTE ST 2084) transfer, 10-bit, decoded by the ffmpeg that ``imageio-ffmpeg`` ships, as 16-bit RGB
-  through a pipe, then to linear nits with colour-science's ST 2084 EOTF and BT.2020 → BT.709 primaries
-  (out-of-gamut negatives clipped to 0);
+  (SMPTE ST 2084) transfer, 10-bit, decoded by the ffmpeg that ``imageio-ffmpeg`` ships and piped out
+  as decoded (4:2:0 planes), then to linear nits in one pass (:func:`yuv420p10_to_nits`: colour-science's
+  BT.2020 Y'CbCr → R'G'B', its ST 2084 EOTF and BT.2020 → BT.709 primaries, out-of-gamut negatives
+  clipped to 0). Other pixel formats go through ffmpeg's scaler to 16-bit RGB first (slower, and its
+  limited-range mapping reads ~2 % dark);
 - ``builtin:NAME`` — a procedural sequence (:mod:`dualmod.imaging.sequences`).
 
 Sinks (:class:`FrameSink`) mirror them: a folder of EXR frames, each written atomically, or an HDR10 video
-(x265, ``yuv420p10le``, HDR10 signalling) written to a temporary file that is renamed when the video is
-complete, so an interrupted encode leaves nothing behind.
+(x265, ``yuv420p10le``, HDR10 signalling; the Y'CbCr codes computed by colour-science, ffmpeg only
+subsamples the chroma) written to a temporary file that is renamed when the video is complete, so an
+interrupted encode leaves nothing behind.
 """
 
 from __future__ import annotations
