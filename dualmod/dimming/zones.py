@@ -173,18 +173,8 @@ def _run_max_sum(row, x0, x1, c, per_channel, keys, k):
         if want_keys:
             for x in range(x0, x1):
                 keys[o + x] = f32_bits(row[x, c]) & np.int32(_NO_KEY)
-    elif want_keys:  # the same loop as below, storing keys
-        for x in range(x0, x1):
-            r, g, b = row[x, 0], row[x, 1], row[x, 2]
-            v = max(r, max(g, b))
-            mx = max(mx, v)
-            vmin = min(vmin, v)
-            mn = min(mn, min(r, min(g, b)))
-            every += r + g + b
-            sm += v
-            keys[o + x] = f32_bits(v) & np.int32(_NO_KEY)
     else:
-        for x in range(x0, x1):
+        for x in range(x0, x1):  # LLVM unswitches the loop-invariant test: two loops, one storing keys
             r, g, b = row[x, 0], row[x, 1], row[x, 2]
             v = max(r, max(g, b))
             mx = max(mx, v)
@@ -192,6 +182,8 @@ def _run_max_sum(row, x0, x1, c, per_channel, keys, k):
             mn = min(mn, min(r, min(g, b)))
             every += r + g + b
             sm += v
+            if want_keys:
+                keys[o + x] = f32_bits(v) & np.int32(_NO_KEY)
     bad = np.int32(0) if (mn >= np.float32(0.0) and np.isfinite(every)) else np.int32(1)
     kmin = f32_bits(vmin) & np.int32(_NO_KEY)
     return mx, bad, sm, kmin
