@@ -133,9 +133,9 @@ def optimize_leds(panel: Panel, target: np.ndarray, *, power_weight: float = 0.0
             break
         ref = max(trace[-10:])  # nonmonotone Armijo: beat the worst of the last 10 losses
         lam = 1.0
-        for _ in range(10):
+        while True:  # halve until sufficient decrease (at most 10 times: then the step is taken as it is)
             fn, gn = loss_grad(x + lam * d)
-            if fn <= ref + 1e-4 * lam * slope:
+            if fn <= ref + 1e-4 * lam * slope or lam < 1e-3:
                 break
             lam *= 0.5
         s = lam * d
