@@ -27,15 +27,20 @@ def test_voronoi_zones_are_nearest_led():
     assert zone_map(p).sizes.sum() == 30 * 40
 
 
-@pytest.mark.parametrize("layout", ["grid", "hex"])
-def test_stats_match_numpy(layout, rng):
-    p = make_panel(width=50, height=30, layout=layout, rows=3, cols=5)
-    t = (rng.random((30, 50, 3)) * 700).astype(np.float32)
+@pytest.mark.parametrize("layout, width, height, rows, cols", [("grid", 50, 30, 3, 5), ("hex", 50, 30, 3, 5),
+                                                                ("grid", 53, 31, 4, 6), ("grid", 20, 9, 12, 25)])
+def test_stats_match_numpy(layout, width, height, rows, cols, rng):
+    # uneven cells, and more LED rows/columns than pixels (empty zones), too
+    p = make_panel(width=width, height=height, layout=layout, rows=rows, cols=cols)
+    t = (rng.random((height, width, 3)) * 700).astype(np.float32)
     s = zone_stats(p, t, percentile=0.9)
-    lab = zone_map(p).labels(30, 50)
+    lab = zone_map(p).labels(height, width)
     v = t.max(axis=2) / p.peak_nits
     for z in range(p.n_leds):
         vals = v[lab == z]
+        if vals.size == 0:
+            assert s.max[z] == 0 and s.mean[z] == 0 and s.percentile[z] == 0
+            continue
         assert s.max[z] == pytest.approx(vals.max(), rel=1e-6)
         assert s.mean[z] == pytest.approx(vals.mean(), rel=1e-5)
         assert s.percentile[z] == pytest.approx(np.percentile(vals, 90), rel=1e-5)
