@@ -136,7 +136,7 @@ def run_video(source, panel, method: str, out, *, temporal: dict | None = None, 
     from .display.simulate import simulate
     from .imaging.prepare import auto_exposure, prepare_target
     from .imaging.video import FrameSink
-    from .metrics.pu21 import pu21_psnr
+    from .metrics.pu21 import luminance_and_pu21, psnr_of_pu21
     from .metrics.temporal import TemporalStats
 
     if lookahead is not None and temporal is not None:
@@ -174,6 +174,8 @@ def run_video(source, panel, method: str, out, *, temporal: dict | None = None, 
                 from .imaging.io import read_image
 
                 displayed = read_image(sink.frame_path(k))
+                target_lum = luminance(target)
+                shown_lum, shown_pu = luminance_and_pu21(displayed)
                 rows.append(old_rows[k])
                 resumed += 1
                 again = True
@@ -188,11 +190,13 @@ def run_video(source, panel, method: str, out, *, temporal: dict | None = None, 
                 sink.write(k, displayed)
                 _save_leds(led_file, sent, raw)
                 change = float(np.sqrt(np.mean(np.square(sent - prev_sent)))) if prev_sent is not None else 0.0
-                rows.append({"frame": k, "cut": int(cut), "pu21_psnr": pu21_psnr(target, displayed),
+                target_lum, target_pu = luminance_and_pu21(target)  # once, for the PSNR and the flicker metric
+                shown_lum, shown_pu = luminance_and_pu21(displayed)
+                rows.append({"frame": k, "cut": int(cut), "pu21_psnr": psnr_of_pu21(target_pu, shown_pu),
                              "power": float(np.mean(sent)), "led_change_rms": change,
                              "seconds": time.perf_counter() - t0})
                 solved += 1
-            stats.add(luminance(target), luminance(displayed), sent, cut=bool(cut) or k in known_cuts)
+            stats.add(target_lum, shown_lum, sent, cut=bool(cut) or k in known_cuts, shown_pu21=shown_pu)
             prev_sent = sent
             if time.perf_counter() - last_write > ROWS_EVERY_S:  # a resume redoes at most this much work
                 _write_rows(out / "metrics.csv", rows)

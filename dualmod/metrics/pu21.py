@@ -25,6 +25,7 @@ import numpy as np
 from ..display._fastmath import exp2f, log2f
 
 __all__ = ["PU21_BANDING_GLARE", "PU21_Y_MIN", "PU21_Y_MAX", "pu21_encode", "pu21_decode", "pu21_encode_torch",
+           "psnr_of_pu21",
            "pu21_of_rgb", "pu21_psnr", "PU21_PSNR_PEAK"]
 
 #: p1 … p7 of the ``banding_glare`` variant (Mantiuk & Azimi 2021, Table 1; pu21_encoder.m).
@@ -78,9 +79,17 @@ def pu21_psnr(reference, test) -> float:
     if ref.shape != tst.shape:
         raise ValueError(f"shapes differ: {ref.shape} vs {tst.shape}")
     if ref.ndim == 3:
-        mse = float(mean_squared_difference(pu21_of_rgb(ref), pu21_of_rgb(tst)))
-    else:
-        mse = float(np.mean(np.square(pu21_encode(ref) - pu21_encode(tst))))
+        return psnr_of_pu21(pu21_of_rgb(ref), pu21_of_rgb(tst))
+    return psnr_of_pu21(pu21_encode(ref), pu21_encode(tst))
+
+
+def psnr_of_pu21(reference_pu21, test_pu21) -> float:
+    """:func:`pu21_psnr` from images already PU21-encoded (2-D arrays), for callers that keep them."""
+    a = np.ascontiguousarray(reference_pu21, dtype=np.float32)
+    b = np.ascontiguousarray(test_pu21, dtype=np.float32)
+    if a.shape != b.shape or a.ndim != 2:
+        raise ValueError(f"expected two PU21 images of one (H, W) shape, got {a.shape} and {b.shape}")
+    mse = float(mean_squared_difference(a, b))
     return float("inf") if mse == 0 else 10.0 * np.log10(PU21_PSNR_PEAK**2 / mse)
 
 

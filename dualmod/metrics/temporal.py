@@ -44,8 +44,10 @@ class TemporalStats:
         self._static_sum = 0.0
         self._static_n = 0
 
-    def add(self, target_lum: np.ndarray, shown_lum: np.ndarray, leds: np.ndarray, *, cut: bool = False) -> None:
-        shown_pu = pu21_encode(np.asarray(shown_lum, dtype=np.float32))
+    def add(self, target_lum: np.ndarray, shown_lum: np.ndarray, leds: np.ndarray, *, cut: bool = False,
+            shown_pu21: np.ndarray | None = None) -> None:
+        """``shown_pu21``: PU21 of ``shown_lum`` when the caller has it already (else it is computed)."""
+        shown_pu = pu21_encode(np.asarray(shown_lum, dtype=np.float32)) if shown_pu21 is None else shown_pu21
         cur = (np.asarray(target_lum, dtype=np.float32), shown_pu, np.asarray(leds, dtype=np.float64))
         if self._prev is not None and not cut:
             t0, s0, l0 = self._prev
