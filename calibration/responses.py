@@ -116,6 +116,7 @@ import numpy as np
 from scipy.optimize import isotonic_regression, least_squares
 
 from dualmod._io import atomic_write
+from dualmod.display.response import Response
 from dualmod.errors import InputError
 
 __all__ = ["LcdMeasurements", "LedMeasurements", "LcdFit", "LedFit", "read_lcd_measurements",
@@ -569,11 +570,10 @@ class LcdFit:
         return (1 << self.bit_depth) - 1
 
     def f(self, x) -> np.ndarray:
-        """The chosen response f at normalised codes x ∈ [0, 1] (float64)."""
-        x = np.clip(np.asarray(x, dtype=np.float64), 0.0, 1.0)
-        if self.response == "gamma":
-            return x ** self.gamma
-        return np.interp(x, self.lut[:, 0] / self.max_code, self.lut[:, 1])
+        """The chosen response f at normalised codes x ∈ [0, 1] (float64): the simulator's own
+        :class:`~dualmod.display.response.Response`, as the written profile will load it."""
+        lut = None if self.lut is None else np.stack([self.lut[:, 0] / self.max_code, self.lut[:, 1]], axis=1)
+        return Response(self.response, self.bit_depth, gamma=self.gamma, lut=lut).forward(x)
 
     def profile_table(self, lut_file: str = "lcd.csv") -> dict[str, Any]:
         """The profile's ``[lcd]`` table (DESIGN.md §4).
