@@ -47,26 +47,28 @@ def _ffmpeg() -> str:
     return imageio_ffmpeg.get_ffmpeg_exe()
 
 
-def nits_to_hdr10(rgb709: np.ndarray) -> np.ndarray:
-    """Linear Rec.709 nits (H, W, 3) → 16-bit BT.2020 PQ code values (uint16, full range)."""
+def _pq_bt2020(rgb709: np.ndarray) -> np.ndarray:
+    """Linear Rec.709 nits → BT.2020 R'G'B' PQ signal in [0, 1] (float64), by colour-science."""
     from colour import RGB_to_RGB
     from colour.models import eotf_inverse_ST2084
 
     rgb2020 = RGB_to_RGB(np.asarray(rgb709, dtype=np.float64), "ITU-R BT.709", "ITU-R BT.2020")
-    pq = eotf_inverse_ST2084(np.clip(rgb2020, 0.0, PQ_PEAK))
-    return np.round(np.clip(pq, 0.0, 1.0) * 65535.0).astype(np.uint16)
+    return np.clip(eotf_inverse_ST2084(np.clip(rgb2020, 0.0, PQ_PEAK)), 0.0, 1.0)
+
+
+def nits_to_hdr10(rgb709: np.ndarray) -> np.ndarray:
+    """Linear Rec.709 nits (H, W, 3) → 16-bit BT.2020 PQ code values (uint16, full range)."""
+    return np.round(_pq_bt2020(rgb709) * 65535.0).astype(np.uint16)
 
 
 def nits_to_yuv444p10(rgb709: np.ndarray) -> np.ndarray:
     """Linear Rec.709 nits (H, W, 3) → HDR10 Y'CbCr codes (uint16 (3, H, W): 10-bit, limited range,
     BT.2020 non-constant luminance, PQ), by colour-science end to end: what the encoder is given, so that
     only chroma subsampling is left to ffmpeg (its scaler's own RGB → Y'CbCr is up to 2 codes off)."""
-    from colour import RGB_to_RGB, WEIGHTS_YCBCR, RGB_to_YCbCr
-    from colour.models import eotf_inverse_ST2084
+    from colour import WEIGHTS_YCBCR, RGB_to_YCbCr
 
-    rgb2020 = RGB_to_RGB(np.asarray(rgb709, dtype=np.float64), "ITU-R BT.709", "ITU-R BT.2020")
-    pq = eotf_inverse_ST2084(np.clip(rgb2020, 0.0, PQ_PEAK))
-    ycc = RGB_to_YCbCr(pq, K=WEIGHTS_YCBCR["ITU-R BT.2020"], out_bits=10, out_legal=True, out_int=True)
+    ycc = RGB_to_YCbCr(_pq_bt2020(rgb709), K=WEIGHTS_YCBCR["ITU-R BT.2020"], out_bits=10, out_legal=True,
+                       out_int=True)
     return np.ascontiguousarray(np.moveaxis(np.asarray(ycc, dtype=np.uint16), -1, 0))
 
 
