@@ -47,8 +47,6 @@ class ZoneMap:
     ----------
     run_row, run_x0, run_x1 : ndarray of shape (R,)
         Row and half-open column range [x0, x1) of each run.
-    zone_ptr, zone_runs : ndarray
-        CSR list of the runs of each zone (zone i: zone_runs[zone_ptr[i]:zone_ptr[i+1]]).
     sizes : ndarray of shape (N,)
         Pixels per zone (0 for an LED whose Voronoi cell misses the image).
     row_ptr : ndarray of shape (H + 1,)
@@ -64,8 +62,6 @@ class ZoneMap:
     run_row: np.ndarray
     run_x0: np.ndarray
     run_x1: np.ndarray
-    zone_ptr: np.ndarray
-    zone_runs: np.ndarray
     sizes: np.ndarray
     row_ptr: np.ndarray
     run_zone: np.ndarray
@@ -75,9 +71,8 @@ class ZoneMap:
     def labels(self, height: int, width: int) -> np.ndarray:
         """The zone index of every pixel, (H, W) int32 (for plots and tests)."""
         out = np.full((height, width), -1, np.int32)
-        for z in range(self.sizes.size):
-            for r in self.zone_runs[self.zone_ptr[z]:self.zone_ptr[z + 1]]:
-                out[self.run_row[r], self.run_x0[r]:self.run_x1[r]] = z
+        for y, x0, x1, z in zip(self.run_row, self.run_x0, self.run_x1, self.run_zone):
+            out[y, x0:x1] = z
         return out
 
 
@@ -114,20 +109,16 @@ def _voronoi_rows(panel: Panel):
 def zone_map(panel: Panel) -> ZoneMap:
     """The (cached) :class:`ZoneMap` of a panel."""
     runs = _grid_labels_rows(panel) if panel.leds.layout == "grid" else _voronoi_rows(panel)
-    n = panel.n_leds
-    order = np.argsort(runs[:, 3], kind="stable")
-    counts = np.bincount(runs[:, 3], minlength=n)
-    sizes = np.bincount(runs[:, 3], weights=runs[:, 2] - runs[:, 1], minlength=n).astype(np.int64)
-    ptr = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
-    zone_off = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
     length = runs[:, 2] - runs[:, 1]
+    sizes = np.bincount(runs[:, 3], weights=length, minlength=panel.n_leds).astype(np.int64)
+    zone_off = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
+    # the per-zone concatenation: runs sorted by zone (stably, so row-major within a zone), end to end
+    order = np.argsort(runs[:, 3], kind="stable")
     run_off = np.empty(len(runs), np.int64)
-    # runs of a zone in row-major order (the stable sort keeps it), each after the ones before it
-    within = np.cumsum(length[order]) - length[order]
-    run_off[order] = within - np.repeat(within[ptr[:-1]], counts) + np.repeat(zone_off, counts)
+    run_off[order] = np.cumsum(length[order]) - length[order]
     row_ptr = np.searchsorted(runs[:, 0], np.arange(panel.height + 1)).astype(np.int64)
-    return ZoneMap(runs[:, 0].copy(), runs[:, 1].copy(), runs[:, 2].copy(), ptr, order.astype(np.int64), sizes,
-                   row_ptr, runs[:, 3].copy(), run_off, zone_off)
+    return ZoneMap(runs[:, 0].copy(), runs[:, 1].copy(), runs[:, 2].copy(), sizes, row_ptr, runs[:, 3].copy(),
+                   run_off, zone_off)
 
 
 @dataclass(frozen=True)

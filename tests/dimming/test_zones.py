@@ -106,3 +106,13 @@ def test_stats_reject_bad_values(small_panel):
     t[1, 1, 1] = -1
     with pytest.raises(dm.InputError, match="negative"):
         zone_stats(small_panel, t)
+
+
+def test_an_led_whose_zone_misses_the_image_gets_zeros(tmp_path):
+    # the last LED sits on the one before it: ties go to the lower index, so its Voronoi cell is empty
+    (tmp_path / "leds.csv").write_text("x,y\n10,10\n30,20\n30,20\n")
+    p = make_panel(width=40, height=30, layout="positions", positions_file="leds.csv", base_dir=tmp_path)
+    assert list(zone_map(p).sizes) == [630, 570, 0]
+    s = zone_stats(p, np.full((30, 40, 3), 250.0, np.float32), percentile=0.5)
+    np.testing.assert_allclose(s.percentile, [0.5, 0.5, 0.0])
+    np.testing.assert_allclose(s.mean, [0.5, 0.5, 0.0])
