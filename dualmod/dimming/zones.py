@@ -57,6 +57,8 @@ class ZoneMap:
         Where a run's pixels start in a per-zone concatenation of the image
         (zone i's pixels fill zone_off[i]:zone_off[i] + sizes[i], row-major).
     zone_off : ndarray of shape (N,)
+    band_rows : ndarray of shape (rows + 1,) or None
+        Grids only: LED row j covers image rows band_rows[j]:band_rows[j+1] (no zone crosses a band).
     """
 
     run_row: np.ndarray
@@ -67,6 +69,7 @@ class ZoneMap:
     run_zone: np.ndarray
     run_off: np.ndarray
     zone_off: np.ndarray
+    band_rows: np.ndarray | None
 
     def labels(self, height: int, width: int) -> np.ndarray:
         """The zone index of every pixel, (H, W) int32 (for plots and tests)."""
@@ -76,11 +79,16 @@ class ZoneMap:
         return out
 
 
+def _cells(size: int, count: int) -> np.ndarray:
+    """Grid cell of each pixel along one axis: ⌊(i + ½)·count / size⌋."""
+    return ((np.arange(size) + 0.5) * count / size).astype(np.int64)
+
+
 def _grid_labels_rows(panel: Panel):
     h, w = panel.height, panel.width
     rows, cols = panel.leds.rows, panel.leds.cols
-    cell_y = ((np.arange(h) + 0.5) * rows / h).astype(np.int64)
-    cell_x = ((np.arange(w) + 0.5) * cols / w).astype(np.int64)
+    cell_y = _cells(h, rows)
+    cell_x = _cells(w, cols)
     xs = [0] + list(np.nonzero(np.diff(cell_x))[0] + 1) + [w]
     runs = []
     for y in range(h):
@@ -117,8 +125,11 @@ def zone_map(panel: Panel) -> ZoneMap:
     run_off = np.empty(len(runs), np.int64)
     run_off[order] = np.cumsum(length[order]) - length[order]
     row_ptr = np.searchsorted(runs[:, 0], np.arange(panel.height + 1)).astype(np.int64)
+    band_rows = None
+    if panel.leds.layout == "grid":
+        band_rows = np.searchsorted(_cells(panel.height, panel.leds.rows), np.arange(panel.leds.rows + 1))
     return ZoneMap(runs[:, 0].copy(), runs[:, 1].copy(), runs[:, 2].copy(), sizes, row_ptr, runs[:, 3].copy(),
-                   run_off, zone_off)
+                   run_off, zone_off, None if band_rows is None else band_rows.astype(np.int64))
 
 
 @dataclass(frozen=True)
@@ -415,11 +426,9 @@ def zone_stats(panel: Panel, target: np.ndarray, *, percentile: float | None = N
     if percentile is not None and not 0.0 <= q <= 1.0:
         raise ValueError(f"percentile must be a CDF level in [0, 1], got {percentile}")
     out_bad = np.zeros((n, nch), np.int32)
-    if panel.leds.layout == "grid":
-        rows, cols = panel.leds.rows, panel.leds.cols
-        cell_y = ((np.arange(panel.height) + 0.5) * rows / panel.height).astype(np.int64)
-        band_rows = np.searchsorted(cell_y, np.arange(rows + 1)).astype(np.int64)
-        _zone_stats_bands(img, per_channel, band_rows, np.arange(rows + 1, dtype=np.int64) * cols, zm.row_ptr,
+    if zm.band_rows is not None:
+        band_zones = np.arange(panel.leds.rows + 1, dtype=np.int64) * panel.leds.cols
+        _zone_stats_bands(img, per_channel, zm.band_rows, band_zones, zm.row_ptr,
                           zm.run_x0, zm.run_x1, zm.run_zone, zm.run_off, zm.zone_off, zm.sizes, q,
                           out_max, out_mean, out_pct, out_bad)
     else:
