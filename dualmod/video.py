@@ -135,6 +135,7 @@ def run_video(source, panel, method: str, out, *, temporal: dict | None = None, 
     """
     from .display.simulate import simulate
     from .imaging.prepare import auto_exposure, prepare_target
+    from .imaging.io import read_image
     from .imaging.video import FrameSink
     from .metrics.pu21 import luminance_and_pu21, psnr_of_pu21
     from .metrics.temporal import TemporalStats
@@ -171,8 +172,6 @@ def run_video(source, panel, method: str, out, *, temporal: dict | None = None, 
                 with np.load(led_file) as z:
                     sent, raw = z["sent"], z["raw"]
                 cut = solver.restore(target, sent, raw) if plan is None else k in plan_cuts
-                from .imaging.io import read_image
-
                 displayed = read_image(sink.frame_path(k))
                 target_lum = luminance(target)
                 shown_lum, shown_pu = luminance_and_pu21(displayed)
