@@ -75,6 +75,20 @@ class TemporalFilter:
         self._state, self._last_raw = y, x
         return y.copy()
 
+    def restore(self, sent, raw) -> bool:
+        """Step past a frame filtered in an earlier run, given what the filter returned (``sent``) and its
+        input (``raw``), as if it were filtered now; returns whether it was a cut."""
+        x = np.asarray(raw, dtype=np.float64)
+        cut = self._state is not None and self._state.shape == x.shape and self._is_cut(x)
+        self.cuts += int(cut)
+        self._state, self._last_raw = np.array(sent, dtype=np.float64), x.copy()
+        return bool(cut)
+
+    @property
+    def last_raw(self) -> np.ndarray | None:
+        """The last input frame (before filtering)."""
+        return self._last_raw
+
     def _is_cut(self, x: np.ndarray) -> bool:
         return self.cut is not None and float(np.mean(np.abs(x - self._last_raw))) > self.cut
 
@@ -117,11 +131,10 @@ class SceneCutDetector:
 
     def __call__(self, target) -> bool:
         t = self.thumbnail(target)
-        cut = self._last is not None and t.shape == self._last.shape and \
-            (change := float(np.mean(np.abs(t - self._last)))) > self.threshold
-        self.last_change = change if self._last is not None and t.shape == self._last.shape else 0.0
+        comparable = self._last is not None and t.shape == self._last.shape
+        self.last_change = float(np.mean(np.abs(t - self._last))) if comparable else 0.0
         self._last = t
-        return bool(cut)
+        return self.last_change > self.threshold
 
 
 class TemporalSolver:
@@ -173,15 +186,15 @@ class TemporalSolver:
     @property
     def last_raw(self) -> np.ndarray | None:
         """The solver's own LED frame for the last frame (before the filter)."""
-        return self.filter._last_raw
+        return self.filter.last_raw
 
     def restore(self, target, sent, raw) -> bool:
         """Step past a frame solved in an earlier run — its picture, the LEDs sent and the solver's raw LEDs —
         as if it had been solved now (both cut detectors included); returns whether it was a cut."""
-        x = np.asarray(raw, dtype=np.float64)
         scene = self.scenes is not None and self.scenes(target)
-        led = not scene and self.filter._state is not None and self.filter._is_cut(x)
-        self.filter._state, self.filter._last_raw = np.array(sent, dtype=np.float64), x.copy()
+        if scene:
+            self.filter.reset()  # as __call__ does
+        led = self.filter.restore(sent, raw)
         self._next_frame(scene or led)
         return bool(scene or led)
 
