@@ -112,7 +112,8 @@ def cmd_demo(args) -> int:
     scenes = ("window", "night", "specular")
     collect = Collector()
     rows = compare(panel, [f"builtin:{name}" for name in scenes], methods,
-                   progress=lambda s: print(f"demo: {s}", file=sys.stderr, flush=True), on_result=collect)
+                   progress=lambda s: print(f"demo: {s}", file=sys.stderr, flush=True), on_result=collect,
+                   reduce=collect.reduce)
     summary = summarize(rows)
     page = write_report(out, panel, list(collect.results.values()), summary, title="dualmod demo",
                         notes="Built-in procedural scenes (window, night, specular) at the panel resolution, "
@@ -234,7 +235,7 @@ def cmd_compare(args) -> int:
     with _dask_client(args) as client:
         rows = compare(panel, args.images, args.methods.split(","), exposure=args.exposure, fit=args.fit,
                        progress=lambda s: print(s, file=sys.stderr, flush=True),
-                       on_result=collect if args.report else None, client=client)
+                       on_result=collect if args.report else None, reduce=collect.reduce, client=client)
     summary = summarize(rows)
     with atomic_path(out / "results.csv") as tmp:
         with open(tmp, "w", newline="") as fh:

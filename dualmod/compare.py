@@ -96,10 +96,14 @@ def parse_methods(method_names: Iterable[str]) -> list[tuple[str, str, dict]]:
 _WARMED: set = set()
 
 
+def _keep_all(target, sim):
+    return target, sim
+
+
 def _compare_image(panel: Panel, img: str, specs: list, exposure, fit: str, load: Callable | None,
-                   keep_sims: bool, say: Callable | None = None) -> tuple[list[dict], list]:
-    """Every method on one image: (rows, [(method, target, sim)] when ``keep_sims``). Runs anywhere: the
-    serial loop calls it, and so do Dask workers."""
+                   keep: Callable | None, say: Callable | None = None) -> tuple[list[dict], list]:
+    """Every method on one image: (rows, [(method, *keep(target, sim))] when ``keep`` is given). Runs
+    anywhere: the serial loop calls it, and so do Dask workers (so ``keep`` reduces before results travel)."""
     load = load or load_target
     target, _ = load(img, panel, exposure=exposure, fit=fit)  # reading warnings are collected, not shown
     image, split = (Path(img).name if not img.startswith("builtin:") else img), _split_of(img)
@@ -115,8 +119,8 @@ def _compare_image(panel: Panel, img: str, specs: list, exposure, fit: str, load
         scores = evaluate(target, sim, panel=panel)
         rows.append({"image": image, "split": split, "method": m,
                      **{k: scores[k] for k in FIELDS if k in scores}, "solve_ms": dt * 1e3})
-        if keep_sims:
-            sims.append((m, target, sim))
+        if keep is not None:
+            sims.append((m, *keep(target, sim)))
         if say:
             say(f"{image} {m}: {rows[-1]['pu21_psnr']:.2f} dB, power {sim.power:.3f}, {dt * 1e3:.0f} ms")
     return rows, sims
@@ -124,12 +128,15 @@ def _compare_image(panel: Panel, img: str, specs: list, exposure, fit: str, load
 
 def compare(panel: Panel, images: Iterable[str], method_names: Iterable[str], *, exposure="auto",
             fit: str = "clip", progress: Callable[[str], None] | None = None,
-            load: Callable | None = None, on_result: Callable | None = None, client=None) -> list[dict]:
+            load: Callable | None = None, on_result: Callable | None = None, reduce: Callable | None = None,
+            client=None) -> list[dict]:
     """Run every method on every image; returns one dict per (image, method) with :data:`FIELDS`.
 
     A method may carry options: ``"optimal:power_budget=max"``, ``"percentile:level=0.9"``, and sweep
     one: ``"cnn:power_weight=0/0.001/0.01"`` (see :func:`expand_methods`). ``on_result(image, method,
-    target, sim)`` is called after each simulation (e.g. to keep previews for a report).
+    target, sim)`` is called after each simulation (e.g. to keep previews for a report); with
+    ``reduce(target, sim) -> (target', sim')`` it gets those instead, made where the simulation ran (e.g.
+    :meth:`dualmod.report.Collector.reduce`: previews, so that workers do not ship full-size frames).
 
     ``client``: a ``dask.distributed.Client``; each image then becomes one task (all its methods), run on
     the cluster's workers, which must see the image files at the same paths. Rows come back in the serial
@@ -141,7 +148,7 @@ def compare(panel: Panel, images: Iterable[str], method_names: Iterable[str], *,
     images = list(images)
     if not images or not names:
         raise InputError("compare needs at least one image and one method")
-    keep = on_result is not None
+    keep = None if on_result is None else (reduce or _keep_all)
     if client is None:
         results = (_compare_image(panel, img, specs, exposure, fit, load, keep,
                                   progress and (lambda msg, k=k: progress(f"[{k + 1}/{len(images)}] {msg}")))

@@ -67,3 +67,19 @@ def test_report_renders_in_headless_chromium(tmp_path):
     if artifacts:
         os.makedirs(artifacts, exist_ok=True)
         shutil.copy(shot, os.path.join(artifacts, "report-screenshot.png"))
+
+
+def test_compare_hands_on_result_what_reduce_made():
+    from dualmod.compare import compare
+    from dualmod.report.html import PREVIEW_WIDTH, Collector
+
+    p = make_panel(width=2 * PREVIEW_WIDTH, height=40, rows=1, cols=16, psf={"model": "gaussian", "sigma": 40.0})
+    seen = []
+    compare(p, ["builtin:window"], ["max", "sqrt"], on_result=lambda *a: seen.append(a), reduce=Collector.reduce)
+    assert [a[1] for a in seen] == ["max", "sqrt"]
+    for _, _, target, sim in seen:  # previews, made before they reach the callback (on a worker, before travel)
+        assert target.shape[1] == PREVIEW_WIDTH and sim.displayed.shape[1] == PREVIEW_WIDTH
+    collect = Collector()
+    for a in seen:
+        collect(*a)  # a preview stays a preview
+    assert collect.results["builtin:window"].sims["max"].displayed.shape == seen[0][3].displayed.shape

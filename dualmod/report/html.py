@@ -40,6 +40,12 @@ class Collector:
             self.results[image] = ImageResult(image, target)
         self.results[image].sims[method] = preview(sim)
 
+    @staticmethod
+    def reduce(target: np.ndarray, sim):
+        """``compare(reduce=...)``: the preview-size target and simulation, made where the simulation ran
+        (what :meth:`__call__` keeps anyway; shrinking a preview again leaves it as it is)."""
+        return _shrink(target), preview(sim)
+
 
 def _shrink(img: np.ndarray) -> np.ndarray:
     """Area-average to at most PREVIEW_WIDTH columns (previews only)."""
