@@ -16,7 +16,7 @@ from __future__ import annotations
 import numba as nb
 import numpy as np
 
-from ._fastmath import exp2f, f32_bits, invalid_nits, log2f, or_i32
+from ._fastmath import f32_bits, mul_rounded, or_i32, powf
 
 _JIT = dict(cache=True, error_model="numpy", nogil=True)
 # contract: let LLVM fuse a*b+c into FMAs (one rounding instead of two)
@@ -141,88 +141,119 @@ def backlight_patches(levels, led_patch, led_x0, led_y0, patches, out):
 # ---------------------------------------------------------------------- LCD
 @nb.njit(**_JIT)
 def _expand_row(brow, width, b3, ib3):
-    """Backlight of one row repeated per RGB value (b3) and its reciprocal (0 where B = 0)."""
-    cb = brow.shape[1]
-    for x in range(width):
-        for c in range(3):
-            b = brow[x, c if cb == 3 else 0]
-            b3[3 * x + c] = b
-            ib3[3 * x + c] = np.float32(1.0) / b if b > 0 else np.float32(0.0)
+    """Backlight of one row repeated per RGB value (b3) and its reciprocal (0 where B = 0).
+
+    A white backlight takes one (vectorised) division per pixel, not per value.
+    """
+    if brow.shape[1] == 1:
+        ib = np.empty(width, dtype=np.float32)
+        for x in range(width):
+            b = brow[x, 0]
+            ib[x] = np.float32(1.0) / b if b > 0 else np.float32(0.0)
+        for x in range(width):
+            b = brow[x, 0]
+            r = ib[x]
+            b3[3 * x], b3[3 * x + 1], b3[3 * x + 2] = b, b, b
+            ib3[3 * x], ib3[3 * x + 1], ib3[3 * x + 2] = r, r, r
+    else:
+        bf = brow.reshape(3 * width)
+        for j in range(3 * width):
+            b = bf[j]
+            b3[j] = b
+            ib3[j] = np.float32(1.0) / b if b > 0 else np.float32(0.0)
+
+
+@nb.njit(inline="always", **_JIT)
+def _invalid_bits(v):
+    """Non-zero (int32) where a float32 nits value is NaN, ±Inf or negative (−0.0 is valid).
+
+    v − v is +0.0 unless v is NaN/Inf; min(0, v) is +0.0 unless v < 0. Four
+    vector ops with the caller's OR, against six for a compare-to-mask test.
+    """
+    return or_i32(f32_bits(v - v), f32_bits(min(np.float32(0.0), v)))
 
 
 @nb.njit(inline="always", **_JIT_FMA)
-def _gamma_x(t, inv_gamma, fm):
-    """M·t**(1/γ) for t in [1e-30, 1], branch-free."""
-    return exp2f(log2f(t) * inv_gamma) * fm
+def _gamma_x(t, c1, c3, c5, c7, ig, fm):
+    """M·t**(1/γ) for t in [1e-30, 1] (γ ≥ 0.8), branch-free; c1 … ig = pow_coefs(1/γ) as float32."""
+    return powf(t, c1, c3, c5, c7, ig) * fm
 
 
 @nb.njit(**_JIT_FMA)
-def gamma_code_x(t, inv_gamma, max_code):
+def gamma_code_x(t, coefs, max_code):
     """The kernel's M·t**(1/γ) over an array (to measure its error; see LcdModel)."""
     out = np.empty(t.shape, np.float32)
-    ig = np.float32(inv_gamma)
+    c1, c3, c5, c7, ig = (np.float32(coefs[0]), np.float32(coefs[1]), np.float32(coefs[2]), np.float32(coefs[3]),
+                          np.float32(coefs[4]))
     fm = np.float32(max_code)
     for i in range(t.size):
-        out[i] = _gamma_x(max(t[i], np.float32(1e-30)), ig, fm)
+        out[i] = _gamma_x(max(t[i], np.float32(1e-30)), c1, c3, c5, c7, ig, fm)
     return out
 
 
+@nb.njit(inline="always", **_JIT)
+def _gamma_consts(leakage, gamma, max_code, coefs, ambient):
+    """The float32 constants of :func:`_lcd_gamma_row`, computed once per frame."""
+    f = np.float32
+    return (f(leakage), f(1.0 / (1.0 - leakage)), f(1.0 - leakage), f(ambient), f(max_code),
+            f((1.0 / max_code) ** gamma), f(coefs[0]), f(coefs[1]), f(coefs[2]), f(coefs[3]), f(coefs[4]),
+            f(coefs[5]), f(coefs[6]), f(coefs[7]), f(coefs[8]), f(coefs[9]))
+
+
 @nb.njit(inline="always", **_JIT_FMA)
-def _lcd_gamma_row(trow, b3, ib3, leakage, gamma, max_code, poly, ambient, crow, drow):
-    """One row of :func:`lcd_compensate_gamma` (flattened RGB); returns 1 if a target value is invalid."""
-    eps = np.float32(leakage)
-    inv = np.float32(1.0 / (1.0 - leakage))
-    e1 = np.float32(1.0 - leakage)
-    amb = np.float32(ambient)
-    ig = np.float32(1.0 / gamma)
-    fm = np.float32(max_code)
-    q1 = np.float32((1.0 / max_code) ** gamma)
-    a1, a2, a3, a4 = np.float32(poly[0]), np.float32(poly[1]), np.float32(poly[2]), np.float32(poly[3])
-    a5, a6 = np.float32(poly[4]), np.float32(poly[5])
+def _lcd_gamma_row(trow, b3, ib3, k, crow, drow):
+    """One row of :func:`lcd_compensate_gamma` (flattened RGB); returns 1 if a target value is invalid.
+
+    k : the tuple of :func:`_gamma_consts`.
+    """
+    eps, inv, e1, amb, fm, q1, c1, c3, c5, c7, ig, s0, s1, s2, s3, s4 = k
     one = np.float32(1.0)
     half = np.float32(0.5)
     tiny = np.float32(1e-30)
     bad = np.int32(0)
     for j in range(trow.shape[0]):
         v = trow[j]
-        bad = or_i32(bad, invalid_nits(v))
-        t = (v * ib3[j] - eps) * inv
+        bad = or_i32(bad, _invalid_bits(v))
+        t = (mul_rounded(v, ib3[j]) - eps) * inv  # as lcd_compensate and the reference round it
         t = min(max(t, tiny), one)
-        x = _gamma_x(t, ig, fm)
+        x = _gamma_x(t, c1, c3, c5, c7, ig, fm)
         c = np.floor(x + half)
         u = (c - x) / x
-        p = t * (one + u * (a1 + u * (a2 + u * (a3 + u * (a4 + u * (a5 + u * a6))))))
+        s = (((s4 * u + s3) * u + s2) * u + s1) * u + s0
+        p = (t * u) * s + t
         q = np.float32(0.0) if c < half else (q1 if c < np.float32(1.5) else p)
         crow[j] = np.uint16(np.int32(c))
         drow[j] = b3[j] * (eps + e1 * q) + amb
-    return bad
+    return np.int32(bad != 0)
 
 
 @nb.njit(parallel=True, **_JIT_FMA)
-def lcd_compensate_gamma(target, backlight, leakage, gamma, max_code, poly, ambient, codes, displayed, invalid):
+def lcd_compensate_gamma(target, backlight, leakage, gamma, max_code, coefs, ambient, codes, displayed, invalid):
     """lcd_compensate for a gamma LCD response, fully vectorised (no table lookups).
 
     Per value: t as in :func:`lcd_compensate`; x = M·t**(1/γ) by polynomial
-    log2/exp2 (relative error ≤ 2e-6, largest for tiny t); code = ⌊x + ½⌋;
-    and τ(code) without a second power: (code/M)**γ = t·(1 + u)**γ with
-    u = (code − x)/x, |u| ≤ 1/3 for code ≥ 2, by the binomial series
-    ``poly`` (codes 0 and 1 exactly). A code can therefore differ from the
-    exact round-half-up by one only where t lies within γ·(that error) of a
-    rounding tie.
+    log2/exp2 (:func:`~dualmod.display._fastmath.powf`, relative error
+    ~1e-6); code = ⌊x + ½⌋; and τ(code) without a second power:
+    (code/M)**γ = t·(1 + u)**γ with u = (code − x)/x ∈ (−0.2, 1/3] for
+    code ≥ 2, as t + t·u·s(u) with s a degree-4 least-squares fit of
+    ((1 + u)**γ − 1)/u (codes 0 and 1 exactly). ``coefs`` = pow_coefs(1/γ)
+    followed by s's five coefficients (see LcdModel). A code can therefore
+    differ from the exact round-half-up by one only where t lies within
+    γ·(x's error) of a rounding tie.
     """
     height, width, _ = target.shape
     n3 = 3 * width
+    k = _gamma_consts(leakage, gamma, max_code, coefs, ambient)
     for y in nb.prange(height):
         b3 = np.empty(n3, dtype=np.float32)
         ib3 = np.empty(n3, dtype=np.float32)
         _expand_row(backlight[y], width, b3, ib3)
-        invalid[y] = _lcd_gamma_row(target[y].reshape(n3), b3, ib3, leakage, gamma, max_code, poly, ambient,
-                                    codes[y].reshape(n3), displayed[y].reshape(n3))
+        invalid[y] = _lcd_gamma_row(target[y].reshape(n3), b3, ib3, k, codes[y].reshape(n3), displayed[y].reshape(n3))
 
 
 @nb.njit(parallel=True, **_JIT_FMA)
 def simulate_separable_gamma(levels, row_ptr, row_members, gx_x0, gx_n, gx_off, gx_vals, gy, gy_r0, gy_r1,
-                             target, leakage, gamma, max_code, poly, ambient, backlight, codes, displayed, invalid):
+                             target, leakage, gamma, max_code, coefs, ambient, backlight, codes, displayed, invalid):
     """Separable backlight and gamma-LCD compensation fused row by row.
 
     Each backlight row is computed (:func:`_separable_row`), stored, and used
@@ -231,6 +262,7 @@ def simulate_separable_gamma(levels, row_ptr, row_members, gx_x0, gx_n, gx_off, 
     """
     height, width, _ = target.shape
     n3 = 3 * width
+    k = _gamma_consts(leakage, gamma, max_code, coefs, ambient)
     rbuf = separable_rows(levels, row_ptr, row_members, gx_x0, gx_n, gx_off, gx_vals, width)
     for y in nb.prange(height):
         acc = np.empty(width, dtype=np.float32)
@@ -238,8 +270,7 @@ def simulate_separable_gamma(levels, row_ptr, row_members, gx_x0, gx_n, gx_off, 
         ib3 = np.empty(n3, dtype=np.float32)
         _separable_row(rbuf, gy, gy_r0, gy_r1, y, acc, backlight[y])
         _expand_row(backlight[y], width, b3, ib3)
-        invalid[y] = _lcd_gamma_row(target[y].reshape(n3), b3, ib3, leakage, gamma, max_code, poly, ambient,
-                                    codes[y].reshape(n3), displayed[y].reshape(n3))
+        invalid[y] = _lcd_gamma_row(target[y].reshape(n3), b3, ib3, k, codes[y].reshape(n3), displayed[y].reshape(n3))
 
 
 @nb.njit(parallel=True, **_JIT)
@@ -284,12 +315,12 @@ def lcd_compensate(target, backlight, leakage, thresholds, bucket_code, bucket_s
         bad = np.int32(0)
         for j in range(n3):
             v = trow[j]
-            bad = or_i32(bad, invalid_nits(v))
+            bad = or_i32(bad, _invalid_bits(v))
             t = (v * ib3[j] - eps) * inv
             t = min(max(t, np.float32(0.0)), np.float32(1.0))
             tt[j] = t
             ix[j] = min(max((f32_bits(t) >> shift) - base, zero), top)
-        invalid[y] = bad
+        invalid[y] = np.int32(bad != 0)
         for j in range(n3):
             t = tt[j]
             code = np.int64(bucket_code[np.uint32(ix[j])])

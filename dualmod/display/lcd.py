@@ -10,9 +10,9 @@ response (:mod:`dualmod.display.response`):
   code 0 where B = 0
 - displayed image: D = B·τ(code) + E_amb·k_refl/π
 
-The kernels never call ``pow``. For ``gamma`` responses a vectorised kernel
-computes codes with polynomial log2/exp2 (relative error ≤ 2e-6, measured per
-model as ``x_error``): a code may differ from the exact round-half-up by one
+The kernels never call ``pow``. For ``gamma`` responses (γ ≥ 0.8) a
+vectorised kernel computes codes with polynomial log2/exp2 (relative error
+~1e-6, measured per model as ``x_error``): a code may differ from the exact round-half-up by one
 only where t lies within γ·x_error (≈ 4e-6 relative) of a rounding tie —
 far below one code step at any bit depth. Other
 responses search the threshold table from a bit-pattern-indexed bucket table
@@ -37,6 +37,7 @@ import numpy as np
 from ..errors import InputError
 from ..panel import Panel
 from . import _kernels
+from ._fastmath import pow_coefs
 from .response import Response
 
 __all__ = ["LcdModel", "lcd_model", "compensate", "show", "transmittance"]
@@ -94,27 +95,36 @@ class LcdModel:
         return shift, base, code.astype(np.uint16)
 
     def _gamma_kernel_params(self) -> tuple[float, np.ndarray] | None:
-        """(x_error, poly) for the vectorised gamma kernel, or None where it would not be accurate.
+        """(x_error, coefs) for the vectorised gamma kernel, or None where it would not be accurate.
 
         x_error: the largest |x_kernel − M·t**(1/γ)| / (M·t**(1/γ)) measured
         over float32 t from 1e-12 to 1 (the kernel's relative rounding noise).
-        poly: binomial coefficients C(γ, 1…6) of (1 + u)**γ, accepted if the
-        series is within 1e-6 relative for −0.2 ≤ u ≤ 1/3 (codes ≥ 2).
+        coefs: :func:`~dualmod.display._fastmath.pow_coefs` of 1/γ, then the
+        coefficients s0 … s4 of the least-squares (Chebyshev-node) fit of
+        ((1 + u)**γ − 1)/u on −0.2 ≤ u ≤ 1/3 (codes ≥ 2), accepted if
+        1 + u·s(u) is within 1e-6 relative of (1 + u)**γ there. γ < 0.8 is
+        refused: t = 1e-30 would need 2**y below the normal range.
         """
         r = self.response
-        if r.kind != "gamma":
+        if r.kind != "gamma" or r.gamma < 0.8:
             return None
         g, m = r.gamma, r.max_code
+        nodes = np.cos(np.linspace(0.0, np.pi, 2001))
+        lo, hi = -0.2, 1.0 / 3.0
+        u = (nodes * (hi - lo) + (hi + lo)) / 2
+        u = u[np.abs(u) > 1e-6]
+        s = np.polynomial.Chebyshev.fit(u, np.expm1(g * np.log1p(u)) / u, 4).convert(
+            kind=np.polynomial.Polynomial).coef
+        coefs = np.concatenate([pow_coefs(1.0 / g), s])
         t = np.concatenate([np.geomspace(1e-12, 1.0, 100_001), np.linspace(1e-6, 1.0, 100_001)]).astype(np.float32)
-        x = _kernels.gamma_code_x(t, 1.0 / g, m).astype(np.float64)
+        x = _kernels.gamma_code_x(t, coefs, m).astype(np.float64)
         exact = m * t.astype(np.float64) ** (1.0 / g)
         x_error = float(np.max(np.abs(x / exact - 1)))
-        poly = np.array([np.prod([(g - i) / (i + 1) for i in range(k)]) for k in range(1, 7)])
-        u = np.linspace(-0.2, 1 / 3, 2001)
-        series = 1 + u * (poly[0] + u * (poly[1] + u * (poly[2] + u * (poly[3] + u * (poly[4] + u * poly[5])))))
-        if x_error > 5e-6 or np.max(np.abs(series / (1 + u) ** g - 1)) > 1e-6:
+        uu = np.linspace(lo, hi, 4001)
+        series = 1 + uu * np.polynomial.polynomial.polyval(uu, s)
+        if x_error > 5e-6 or np.max(np.abs(series / (1 + uu) ** g - 1)) > 1e-6:
             return None
-        return x_error, poly
+        return x_error, coefs
 
     def compensate(self, target: np.ndarray, backlight: np.ndarray, codes: np.ndarray | None = None,
                    displayed: np.ndarray | None = None, *, exact: bool = False) -> tuple[np.ndarray, np.ndarray]:
