@@ -45,7 +45,8 @@ def _products(a, b, aa, bb, ab):
 
 
 @nb.njit(parallel=True, cache=True, error_model="numpy")
-def _ssim_mean(mu_a, mu_b, saa, sbb, sab, c1, c2):
+def _ssim_rows(mu_a, mu_b, saa, sbb, sab, c1, c2):
+    """Per-row sums of the SSIM map (summed by the caller: see pu21.mean_squared_difference)."""
     h = mu_a.shape[0]
     rows = np.zeros(h)
     for i in nb.prange(h):
@@ -55,7 +56,7 @@ def _ssim_mean(mu_a, mu_b, saa, sbb, sab, c1, c2):
             va, vb, cov = saa[i, j] - ma * ma, sbb[i, j] - mb * mb, sab[i, j] - ma * mb
             s += ((2 * ma * mb + c1) * (2 * cov + c2)) / ((ma * ma + mb * mb + c1) * (va + vb + c2))
         rows[i] = s
-    return rows.sum() / mu_a.size
+    return rows
 
 
 def ssim(a: np.ndarray, b: np.ndarray, data_range: float = 256.0) -> float:
@@ -69,7 +70,7 @@ def ssim(a: np.ndarray, b: np.ndarray, data_range: float = 256.0) -> float:
     _products(a, b, aa, bb, ab)
     blur = lambda x: cv2.GaussianBlur(x, (11, 11), 1.5, borderType=cv2.BORDER_REFLECT)  # noqa: E731
     c1, c2 = np.float32((0.01 * data_range) ** 2), np.float32((0.03 * data_range) ** 2)
-    return float(_ssim_mean(blur(a), blur(b), blur(aa), blur(bb), blur(ab), c1, c2))
+    return float(_ssim_rows(blur(a), blur(b), blur(aa), blur(bb), blur(ab), c1, c2).sum() / a.size)
 
 
 def pu21_ssim(pair: Pair) -> float:

@@ -132,9 +132,18 @@ def pu21_of_rgb(rgb) -> np.ndarray:
     return luminance_and_pu21(rgb)[1]
 
 
-@nb.njit(parallel=True, cache=True, error_model="numpy")
 def mean_squared_difference(a, b) -> float:
-    """mean((a − b)²) of two float32 2-D arrays, accumulated in float64."""
+    """mean((a − b)²) of two float32 2-D arrays, accumulated in float64.
+
+    Row sums in parallel, then their sum here: a ``rows.sum()`` inside the parallel kernel would become a
+    parfor reduction whose partial sums, and so whose last bits, depend on the thread count (a Dask
+    worker with one thread would not reproduce a two-thread serial run).
+    """
+    return float(_squared_row_sums(a, b).sum() / a.size)
+
+
+@nb.njit(parallel=True, cache=True, error_model="numpy")
+def _squared_row_sums(a, b):
     h = a.shape[0]
     rows = np.zeros(h)
     for i in nb.prange(h):
@@ -143,4 +152,4 @@ def mean_squared_difference(a, b) -> float:
             d = np.float64(a[i, j]) - np.float64(b[i, j])
             s += d * d
         rows[i] = s
-    return rows.sum() / a.size
+    return rows
