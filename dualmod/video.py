@@ -13,6 +13,12 @@ Run it again on the same folder and it skips frames whose shown frame, LED file 
 (metrics.csv is saved every few seconds and when the run ends or is interrupted), restoring the
 temporal filter's state from the last LED file, so a long run interrupted at frame k resumes at k with the
 same result as an uninterrupted run. (An HDR10 video output cannot be appended to: it is written whole.)
+
+The per-frame work — solving (:func:`_solve_frame`), then simulating, writing and scoring
+(:func:`_finish_frame`) — runs through an executor: here (a serial run) or on Dask workers (``client``),
+up to a few frames ahead. Everything sequential — reading, the scene-cut detector, the temporal filter,
+the rows and the temporal statistics — stays in this process and in frame order, which is why both
+give the same result. The "seconds" column is a frame's solve + finish time wherever they ran.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ import contextlib
 import csv
 import io
 import time
+from collections import deque
 from pathlib import Path
 
 import numpy as np
@@ -56,7 +63,8 @@ def parse_temporal(text: str | None) -> dict | None:
 
 
 class _Solver:
-    """Per-frame solving, optionally through a TemporalSolver (whose state can be restored)."""
+    """Per-frame filtering state, optionally a TemporalSolver's (whose state can be restored). The solving
+    itself is :func:`_solve_frame`, which may run elsewhere."""
 
     def __init__(self, method: str, temporal: dict | None, options: dict):
         from .dimming.temporal import SceneCutDetector, TemporalSolver
@@ -71,17 +79,13 @@ class _Solver:
             self.ts = None
             self.scenes = SceneCutDetector()  # cuts are still marked for the metrics
 
-    def __call__(self, panel, target) -> tuple[np.ndarray, np.ndarray, bool]:
-        """(sent, raw, is_cut)."""
-        from .dimming import solve
-
+    def step(self, panel, target, raw: np.ndarray) -> tuple[np.ndarray, np.ndarray, bool]:
+        """(sent, raw, is_cut) for the next frame, given the solver's ``raw`` LED frame for it."""
         if self.ts is not None:
             before = len(self.ts.cut_frames)
-            sent = self.ts(panel, target)
+            sent = self.ts.step(panel, target, raw)
             return sent, self.ts.last_raw, len(self.ts.cut_frames) > before
-        cut = self.scenes(target)
-        raw = solve(panel, target, method=self.method, **self.options)  # solve() applies the power cap
-        return raw, raw, cut
+        return raw, raw, self.scenes(target)  # solve() applied the power cap
 
     def restore(self, target, sent: np.ndarray, raw: np.ndarray) -> bool:
         """Skip a frame done in an earlier run: update the state as if it had been solved; returns is_cut."""
@@ -90,27 +94,120 @@ class _Solver:
         return self.ts.restore(target, sent, raw)
 
 
-def _lookahead_plan(source, panel, method: str, options: dict, slope: float, prepare, say) -> tuple[list, list]:
+# ------------------------------------------------------------------ per-frame work (runs anywhere)
+def _solve_frame(panel, target, method: str, options: dict) -> tuple[np.ndarray, float]:
+    """The solver's LED frame for one target, and the seconds it took."""
+    from .dimming import solve
+
+    t0 = time.perf_counter()
+    raw = solve(panel, target, method=method, **options)  # solve() applies the power cap
+    return raw, time.perf_counter() - t0
+
+
+def _finish_frame(panel, target, sent, raw, led_file: Path, frame_file: Path | None, encode: bool) -> tuple:
+    """Simulate a filtered frame, write its shown frame (``frame_file``) or encode it for a video sink,
+    save its LEDs and score it. Returns ((PU21-PSNR, video payload or None, seconds), pack) where pack
+    is what the static-flicker pair with the next frame needs (:func:`~dualmod.metrics.temporal.frame_pack`)."""
+    from .display.simulate import simulate
+    from .imaging.io import write_image
+    from .imaging.video import FrameSink
+    from .metrics.pu21 import luminance_and_pu21, psnr_of_pu21
+    from .metrics.temporal import frame_pack
+
+    t0 = time.perf_counter()
+    displayed = simulate(panel, sent, target).displayed
+    if frame_file is not None:
+        write_image(frame_file, displayed)
+    payload = FrameSink.encode(displayed) if encode else None
+    _save_leds(led_file, sent, raw)
+    target_lum, target_pu = luminance_and_pu21(target)  # once, for the PSNR and the flicker metric
+    shown_lum, shown_pu = luminance_and_pu21(displayed)
+    psnr = psnr_of_pu21(target_pu, shown_pu)
+    return (psnr, payload, time.perf_counter() - t0), frame_pack(target_lum, shown_lum, shown_pu)
+
+
+def _reload_frame(target, frame_file: Path) -> tuple:
+    """:func:`_finish_frame`'s result for a frame written by an earlier run (read back, not recomputed)."""
+    from .imaging.io import read_image
+    from .metrics.pu21 import luminance_and_pu21
+    from .metrics.temporal import frame_pack
+
+    shown_lum, shown_pu = luminance_and_pu21(read_image(frame_file))
+    return (None, None, 0.0), frame_pack(luminance(target), shown_lum, shown_pu)
+
+
+def _first(pair: tuple):
+    return pair[0]
+
+
+def _static_pair(prev: tuple, cur: tuple) -> tuple[float, int]:
+    from .metrics.temporal import static_pair
+
+    return static_pair(prev[1], cur[1])
+
+
+class _Here:
+    """The executor of a serial run: ``submit`` runs at once (same interface as a Dask client's)."""
+
+    class Done:
+        def __init__(self, value):
+            self.value = value
+
+        def result(self):
+            return self.value
+
+    def submit(self, fn, *args, **kwargs):
+        return self.Done(fn(*(a.value if isinstance(a, self.Done) else a for a in args), **kwargs))
+
+    def scatter(self, data, **kwargs):
+        return self.Done(data)
+
+
+class _Dask:
+    """A Dask client behind :class:`_Here`'s interface: frames are scattered once and stay on a worker for
+    their solve and finish tasks; only LED frames, scores (and video payloads) come back."""
+
+    def __init__(self, client):
+        self.client = client
+
+    def submit(self, fn, *args, **kwargs):
+        return self.client.submit(fn, *args, pure=False, **kwargs)
+
+    def scatter(self, data, **kwargs):
+        return self.client.scatter(data, hash=False, **kwargs)
+
+
+# ------------------------------------------------------------------------------------- the run
+def _lookahead_plan(frames, panel, panel_f, method: str, options: dict, slope: float, ex, window: int, say,
+                    count) -> tuple[list, list]:
     """First pass of the look-ahead mode: every frame's raw solution and cut flag, then the envelope."""
-    from .dimming import apply_power_cap, solve
+    from .dimming import apply_power_cap
     from .dimming.temporal import SceneCutDetector, slope_limited_envelope
 
     scenes = SceneCutDetector()
     raw, cuts = [], []
-    for k, frame in enumerate(source):
-        target = prepare(frame)
-        if scenes(target) or k in source.cuts:
+    pending: deque = deque()
+
+    def collect():
+        raw.append(pending.popleft().result()[0])
+        if count:
+            say(f"look-ahead pass: solved {len(raw)}/{count}")
+
+    for k, target, known_cut in frames():
+        if scenes(target) or known_cut:
             cuts.append(k)
-        raw.append(solve(panel, target, method=method, **options))
-        if source.count:
-            say(f"look-ahead pass: solved {k + 1}/{source.count}")
+        pending.append(ex.submit(_solve_frame, panel_f, ex.scatter(target), method, options))
+        while len(pending) > window:
+            collect()
+    while pending:
+        collect()
     env = slope_limited_envelope(np.stack(raw), slope, cuts)
     return [(apply_power_cap(panel, e), r) for e, r in zip(env, raw)], cuts
 
 
 def run_video(source, panel, method: str, out, *, temporal: dict | None = None, shown=None,
               exposure: str | float = 1.0, fit: str = "clip", options: dict | None = None, progress=None,
-              lookahead: float | None = None) -> dict:
+              lookahead: float | None = None, client=None) -> dict:
     """Dim every frame of ``source`` on ``panel``; see the module docstring for what is written.
 
     Parameters
@@ -132,12 +229,15 @@ def run_video(source, panel, method: str, out, *, temporal: dict | None = None, 
         Instead of the causal ``temporal`` filter: read the video twice, solve every frame, and send the
         :func:`~dualmod.dimming.temporal.slope_limited_envelope` of the solutions with this slope per frame
         (offline only: it needs the future; memory grows with frames × LEDs).
+    client : dask.distributed.Client, optional
+        Solve, simulate, write and score frames on the cluster's workers, a few frames ahead of the
+        temporal filter, which runs here in frame order (it is sequential and cheap); the result is the
+        serial run's. Each frame is read here and sent to one worker once; workers write the shown
+        frames and LED files themselves, so they must see ``out`` at the same path (a shared file
+        system); an HDR10 ``shown`` video is encoded on the workers and written here.
     """
-    from .display.simulate import simulate
     from .imaging.prepare import auto_exposure, prepare_target
-    from .imaging.io import read_image
     from .imaging.video import FrameSink
-    from .metrics.pu21 import luminance_and_pu21, psnr_of_pu21
     from .metrics.temporal import TemporalStats
 
     if lookahead is not None and temporal is not None:
@@ -145,71 +245,112 @@ def run_video(source, panel, method: str, out, *, temporal: dict | None = None, 
     out = Path(out)
     (out / "leds").mkdir(parents=True, exist_ok=True)
     say = progress or (lambda msg: None)
-    solver = _Solver(method, temporal, options or {})
+    options = options or {}
+    solver = _Solver(method, temporal, options)
     stats = TemporalStats()
     rows: list[dict] = []
     old_rows = _read_rows(out / "metrics.csv")
     sink = FrameSink(shown if shown is not None else out / "frames", fps=source.fps)
     known_cuts = set(source.cuts)
+    if client is None:
+        ex, window = _Here(), 0
+    else:
+        ex = _Dask(client)
+        window = 2 * max(1, len(client.scheduler_info().get("workers", {}))) + 1
+        say(f"frames on {window // 2} Dask workers, up to {window} ahead of the filter")
+    panel_f = ex.scatter(panel, broadcast=True) if client is not None else panel
     t_start = time.perf_counter()
-    solved = resumed = 0
+    counts = {"solved": 0, "resumed": 0}
     fixed_exposure = None if exposure == "auto" else float(exposure)
     if fixed_exposure is None:
         fixed_exposure = auto_exposure(next(iter(source)))
         say(f"exposure {fixed_exposure:.4g} nits per unit (from frame 0, kept for all)")
-    plan = None
-    if lookahead is not None:
-        plan, plan_cuts = _lookahead_plan(source, panel, method, options or {}, float(lookahead),
-                                          lambda f: prepare_target(panel, f, exposure=fixed_exposure, fit=fit), say)
-    prev_sent = None
-    last_write = time.perf_counter()
-    with sink, _rows_saved(out / "metrics.csv", rows):
+
+    def frames():
         for k, frame in enumerate(source):
-            t0 = time.perf_counter()
-            target = prepare_target(panel, frame, exposure=fixed_exposure, fit=fit)
+            yield k, prepare_target(panel, frame, exposure=fixed_exposure, fit=fit), k in known_cuts
+
+    plan = plan_cuts = None
+    if lookahead is not None:
+        plan, plan_cuts = _lookahead_plan(frames, panel, panel_f, method, options, float(lookahead), ex, window, say,
+                                          source.count)
+    solving: deque = deque()  # (k, target, target future, raw future or the LED files of a done frame)
+    finishing: deque = deque()  # (k, sent, cut, result future, static-pair future or None, done row or None)
+    state = {"prev": None, "last_write": time.perf_counter()}
+
+    def advance():
+        """Filter the oldest solved frame (frame order) and send it on to be finished."""
+        k, target, tf, job = solving.popleft()
+        led_file = out / "leds" / f"leds_{k:05d}.npz"
+        if isinstance(job, tuple):  # done in an earlier run
+            sent, raw = job
+            cut = solver.restore(target, sent, raw) if plan is None else k in plan_cuts
+            fin = ex.submit(_reload_frame, tf, sink.frame_path(k))
+            done_row, solve_s = old_rows[k], 0.0
+        else:
+            if plan is None:
+                raw, solve_s = job.result()
+                sent, raw, cut = solver.step(panel, target, raw)
+            else:
+                (sent, raw), cut, solve_s = plan[k], k in plan_cuts, 0.0
+            frame_file = None if sink.video else sink.frame_path(k)
+            fin = ex.submit(_finish_frame, panel_f, tf, sent, raw, led_file, frame_file, sink.video)
+            done_row = None
+        cut = bool(cut) or k in known_cuts
+        pair = ex.submit(_static_pair, state["prev"], fin) if state["prev"] is not None and not cut else None
+        state["prev"] = fin
+        finishing.append((k, sent, cut, solve_s, ex.submit(_first, fin), pair, done_row))
+
+    def consume():
+        """Record the oldest finished frame: its row, its video payload, its temporal statistics."""
+        k, sent, cut, solve_s, small, pair, done_row = finishing.popleft()
+        psnr, payload, finish_s = small.result()
+        if payload is not None:
+            sink.write_encoded(k, payload)
+        if done_row is not None:
+            rows.append(done_row)
+            counts["resumed"] += 1
+        else:
+            rows.append({"frame": k, "cut": int(cut), "pu21_psnr": psnr, "power": float(np.mean(sent)),
+                         "led_change_rms": (float(np.sqrt(np.mean(np.square(sent - state["sent"]))))
+                                            if state.get("sent") is not None else 0.0),
+                         "seconds": solve_s + finish_s})
+            counts["solved"] += 1
+        state["sent"] = sent
+        stats.add_counts(sent, cut=cut, static=None if pair is None else pair.result())
+        if time.perf_counter() - state["last_write"] > ROWS_EVERY_S:  # a resume redoes at most this much work
+            _write_rows(out / "metrics.csv", rows)
+            state["last_write"] = time.perf_counter()
+        if source.count:
+            say(f"frame {k + 1}/{source.count}  PU21-PSNR {rows[-1]['pu21_psnr']:.2f} dB"
+                + ("  (cut)" if cut else "") + ("  (done before)" if done_row is not None else ""))
+
+    with sink, _rows_saved(out / "metrics.csv", rows):
+        for k, target, _ in frames():
             led_file = out / "leds" / f"leds_{k:05d}.npz"
+            tf = ex.scatter(target)
             if sink.done(k) and led_file.is_file() and k in old_rows:
                 with np.load(led_file) as z:
-                    sent, raw = z["sent"], z["raw"]
-                cut = solver.restore(target, sent, raw) if plan is None else k in plan_cuts
-                displayed = read_image(sink.frame_path(k))
-                target_lum = luminance(target)
-                shown_lum, shown_pu = luminance_and_pu21(displayed)
-                rows.append(old_rows[k])
-                resumed += 1
-                again = True
+                    job = (z["sent"], z["raw"])
             else:
-                again = False
-                if plan is None:
-                    sent, raw, cut = solver(panel, target)
-                else:
-                    (sent, raw), cut = plan[k], k in plan_cuts
-                sim = simulate(panel, sent, target)
-                displayed = sim.displayed
-                sink.write(k, displayed)
-                _save_leds(led_file, sent, raw)
-                change = float(np.sqrt(np.mean(np.square(sent - prev_sent)))) if prev_sent is not None else 0.0
-                target_lum, target_pu = luminance_and_pu21(target)  # once, for the PSNR and the flicker metric
-                shown_lum, shown_pu = luminance_and_pu21(displayed)
-                rows.append({"frame": k, "cut": int(cut), "pu21_psnr": psnr_of_pu21(target_pu, shown_pu),
-                             "power": float(np.mean(sent)), "led_change_rms": change,
-                             "seconds": time.perf_counter() - t0})
-                solved += 1
-            stats.add(target_lum, shown_lum, sent, cut=bool(cut) or k in known_cuts, shown_pu21=shown_pu)
-            prev_sent = sent
-            if time.perf_counter() - last_write > ROWS_EVERY_S:  # a resume redoes at most this much work
-                _write_rows(out / "metrics.csv", rows)
-                last_write = time.perf_counter()
-            if source.count:
-                say(f"frame {k + 1}/{source.count}  PU21-PSNR {rows[-1]['pu21_psnr']:.2f} dB"
-                    + ("  (cut)" if cut else "") + ("  (done before)" if again else ""))
+                job = None if plan is not None else ex.submit(_solve_frame, panel_f, tf, method, options)
+            solving.append((k, target, tf, job))
+            while len(solving) > window:
+                advance()
+            while len(finishing) > window:
+                consume()
+        while solving:
+            advance()
+        while finishing:
+            consume()
     if not rows:
         raise InputError(f"{source.name}: no frames")
     wall = time.perf_counter() - t_start
     psnr = [r["pu21_psnr"] for r in rows]
+    solved = counts["solved"]
     summary = {"source": source.name, "panel": panel.name, "method": method, "temporal": temporal,
                "lookahead": lookahead,
-               "frames": len(rows), "solved": solved, "resumed": resumed,
+               "frames": len(rows), "solved": solved, "resumed": counts["resumed"],
                "cut_frames": [r["frame"] for r in rows if r["cut"]],
                "pu21_psnr_mean": float(np.mean(psnr)), "power_mean": float(np.mean([r["power"] for r in rows])),
                **stats.result(), "frames_per_second": solved / wall if solved else None,

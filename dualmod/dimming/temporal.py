@@ -173,13 +173,20 @@ class TemporalSolver:
         self.cut_frames: list[int] = []
 
     def __call__(self, panel, target) -> np.ndarray:
-        from . import apply_power_cap, solve
+        from . import solve
+
+        return self.step(panel, target, solve(panel, target, method=self.method, **self.options))
+
+    def step(self, panel, target, raw) -> np.ndarray:
+        """What :meth:`__call__` does after solving: ``raw`` is the solver's LED frame for ``target`` (solved
+        elsewhere, e.g. on a Dask worker); the frames must still come in order."""
+        from . import apply_power_cap
 
         scene = self.scenes is not None and self.scenes(target)
         if scene:
             self.filter.reset()
         before = self.filter.cuts
-        leds = self.filter(solve(panel, target, method=self.method, **self.options))
+        leds = self.filter(raw)
         self._next_frame(scene or self.filter.cuts > before)
         return apply_power_cap(panel, leds)
 

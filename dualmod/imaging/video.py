@@ -374,9 +374,18 @@ class FrameSink:
 
             write_image(self.frame_path(index), frame)
             return
+        self.write_encoded(index, self.encode(frame))
+
+    @staticmethod
+    def encode(frame: np.ndarray) -> np.ndarray:
+        """A video sink's payload for one frame (nits → 10-bit Y'CbCr 4:4:4): pure, so it can run elsewhere
+        (on a Dask worker, say) and be passed to :meth:`write_encoded`."""
+        return nits_to_yuv444p10(frame)
+
+    def write_encoded(self, index: int, codes: np.ndarray) -> None:
+        """Append frame ``index`` (from :meth:`encode`) to a video sink; frames must come in order."""
         if index != self._next:
             raise ImageWriteError(f"{self.path}: video frames must come in order (got {index}, expected {self._next})")
-        codes = nits_to_yuv444p10(frame)
         if self._proc is None:
             self._start(codes.shape[2], codes.shape[1])
         try:
