@@ -4,7 +4,9 @@
 Measures, in one run on the same data:
 
 - the **memory floor**: median time of ``np.copyto`` of the target into a
-  preallocated array of the same shape (one read + one write of the frame);
+  preallocated array of the same shape (one read + one write of the frame),
+  timed alternately with ``simulate``; "x floor" is the median of the per-pair
+  ratios (the machine's bandwidth drifts, the pairs see the same drift);
 - ``simulate`` at 1080p (``fald-1080p-576``) and 4K (``miniled-4k-2304``),
   with reused output arrays (``out=``, what a frame loop does) and with fresh
   ones (each call allocates and first-touches ~300 MB at 4K);
@@ -76,18 +78,34 @@ def _first_call() -> dict:
     return {"import_s": runs[-1][0], "first_simulate_s": runs[-1][1], "cold_cache_first_simulate_s": runs[0][1]}
 
 
+def _paired_times(fn_a: Callable[[], object], fn_b: Callable[[], object], repeat: int) -> tuple[float, float, float]:
+    """Median times of a and b, called alternately, and the median of the per-pair ratios b/a.
+
+    On a shared (virtual) machine the memory bandwidth drifts by tens of percent within seconds; timing
+    the floor and then the simulation would let that drift into their ratio, pairing them does not.
+    """
+    fn_a(), fn_b()
+    ta, tb = [], []
+    for _ in range(repeat):
+        for fn, ts in ((fn_a, ta), (fn_b, tb)):
+            t0 = time.perf_counter()
+            fn()
+            ts.append(time.perf_counter() - t0)
+    return float(np.median(ta)), float(np.median(tb)), float(np.median(np.array(tb) / np.array(ta)))
+
+
 def _case(name: str, repeat: int, straightforward: bool, sf_repeat: int) -> dict:
     panel = Panel.load(name)
     target = scene("window", panel.height, panel.width)
     leds = solve(panel, target, method="max")
     dst = np.empty_like(target)
-    floor = _median_time(lambda: np.copyto(dst, target), repeat)
     sim = simulate(panel, leds, target)
-    reused = _median_time(lambda: simulate(panel, leds, target, out=sim), repeat)
+    floor, reused, x_floor = _paired_times(lambda: np.copyto(dst, target),
+                                           lambda: simulate(panel, leds, target, out=sim), repeat)
     fresh = _median_time(lambda: simulate(panel, leds, target), max(3, repeat // 3))
     row = {"panel": name, "resolution": f"{panel.width}x{panel.height}", "leds": panel.n_leds,
            "floor_ms": floor * 1e3, "simulate_ms": reused * 1e3, "simulate_fresh_ms": fresh * 1e3,
-           "x_floor": reused / floor}
+           "x_floor": x_floor}
     if straightforward:
         sf_time = _median_time(lambda: reference.straightforward(panel, leds, target), sf_repeat, warmup=0)
         b_sf, d_sf = reference.straightforward(panel, leds, target)

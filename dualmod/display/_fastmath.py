@@ -84,17 +84,23 @@ _E0, _E1, _E2 = np.float32(1.000000049164067), np.float32(0.6931470026958125), n
 _E3, _E4, _E5 = np.float32(0.05550712180683303), np.float32(0.00967017600208443), np.float32(0.0013260921424693847)
 
 
+_ONE = np.float32(1.0)
+
+
 @nb.njit(inline="always", error_model="numpy")
-def _exp2_normal(y):
-    """2**y for −126 ≤ y ≤ 127, relative error < 3e-7 (no clamp)."""
+def _exp2_normal(y, scale=_ONE):
+    """scale·2**y for −126 ≤ y ≤ 127, relative error < 3e-7 (no clamp).
+
+    The scale multiplies the polynomial's coefficients (loop-invariant: hoisted), not each result.
+    """
     fi = np.rint(y)
     f = y - fi
-    p = _E5
-    p = p * f + _E4
-    p = p * f + _E3
-    p = p * f + _E2
-    p = p * f + _E1
-    p = p * f + _E0
+    p = _E5 * scale
+    p = p * f + _E4 * scale
+    p = p * f + _E3 * scale
+    p = p * f + _E2 * scale
+    p = p * f + _E1 * scale
+    p = p * f + _E0 * scale
     return _scale_pow2(p, fi)
 
 
@@ -111,8 +117,8 @@ def pow_coefs(power: float) -> np.ndarray:
 
 
 @nb.njit(inline="always", error_model="numpy")
-def powf(x, c1, c3, c5, c7, p):
-    """x**p for a positive normal float32 x with p·log2(x) in [−126, 127], branch-free.
+def powf(x, c1, c3, c5, c7, p, scale=_ONE):
+    """scale·x**p for a positive normal float32 x with p·log2(x) in [−126, 127], branch-free.
 
     c1 … c7 from :func:`pow_coefs` (float32): log2 by the atanh series of
     :func:`log2f` with p folded into its coefficients, then
@@ -126,7 +132,7 @@ def powf(x, c1, c3, c5, c7, p):
     s = s * z2 + c5
     s = s * z2 + c3
     s = s * z2 + c1
-    return _exp2_normal(z * s + e * p)
+    return _exp2_normal(z * s + e * p, scale)
 
 
 @intrinsic

@@ -176,7 +176,7 @@ def _invalid_bits(v):
 @nb.njit(inline="always", **_JIT_FMA)
 def _gamma_x(t, c1, c3, c5, c7, ig, fm):
     """M·t**(1/γ) for t in [1e-30, 1] (γ ≥ 0.8), branch-free; c1 … ig = pow_coefs(1/γ) as float32."""
-    return powf(t, c1, c3, c5, c7, ig) * fm
+    return powf(t, c1, c3, c5, c7, ig, fm)
 
 
 @nb.njit(**_JIT_FMA)
@@ -221,7 +221,7 @@ def _lcd_gamma_row(trow, b3, ib3, k, crow, drow):
         u = (c - x) / x
         s = (((s4 * u + s3) * u + s2) * u + s1) * u + s0
         p = (t * u) * s + t
-        q = np.float32(0.0) if c < half else (q1 if c < np.float32(1.5) else p)
+        q = c * q1 if c < np.float32(1.5) else p  # codes 0 and 1 exactly: 0 and τ'(1)
         crow[j] = np.uint16(np.int32(c))
         drow[j] = b3[j] * (eps + e1 * q) + amb
     return np.int32(bad != 0)
