@@ -38,6 +38,8 @@ from importlib import resources
 import numpy as np
 from numba import njit, prange
 
+from ..display._fastmath import bits_f32, f32_bits, invalid_bits, or_i32
+
 from ..errors import InputError
 from ..imaging.colour import REC709_LUMINANCE
 from ..panel import Panel
@@ -90,36 +92,50 @@ def _geometry(panel: Panel):
     return gr, gc, row_start, col_of, grid, consts
 
 
-@njit(parallel=True, cache=True)
-def _cell_stats(img, row_start, col_of, fc, channel, weights):
-    """Per cell of the K× grid: mean luminance (or of one channel) and max of max(R, G, B) (or of it)."""
-    fr = row_start.size - 1
+@njit(parallel=True, cache=True, error_model="numpy")
+def _cell_stats(img, row_start, col_start, channel, weights):
+    """Per cell of the K× grid: mean luminance (or of one channel) and max of max(R, G, B) (or of it),
+    and the number of cell rows holding a NaN, infinite or negative value.
+
+    One streaming pass: each band of image rows (one cell row) is summed value by value into a float64
+    row and maxed into an int32 row of float32 bit patterns (for values ≥ 0 the bits order like the
+    values), both contiguous over the interleaved RGB row, so the pass vectorises; then each cell
+    reduces its x-range of those rows.
+    """
+    fr, fc = row_start.size - 1, col_start.size - 1
+    w = img.shape[1]
+    n3 = 3 * w
     mean = np.zeros((fr, fc), np.float64)
     mx = np.zeros((fr, fc), np.float64)
-    count = np.zeros((fr, fc), np.float64)
     bad = np.zeros(fr, np.int64)
-    w = img.shape[1]
     for r in prange(fr):
+        acc = np.zeros(n3, np.float64)
+        top = np.zeros(n3, np.int32)
+        b = np.int32(0)
         for y in range(row_start[r], row_start[r + 1]):
-            for x in range(w):
-                c = col_of[x]
-                a, b, d = img[y, x, 0], img[y, x, 1], img[y, x, 2]
-                if not (a >= 0.0 and b >= 0.0 and d >= 0.0 and a < np.inf and b < np.inf and d < np.inf):
-                    bad[r] += 1
-                if channel < 0:
-                    lum = weights[0] * a + weights[1] * b + weights[2] * d
-                    m = max(a, max(b, d))
-                else:
-                    lum = img[y, x, channel]
-                    m = lum
-                mean[r, c] += lum
-                count[r, c] += 1.0
-                if m > mx[r, c]:
-                    mx[r, c] = m
-    for r in prange(fr):
+            row = img[y].reshape(n3)
+            for j in range(n3):
+                v = row[j]
+                b = or_i32(b, invalid_bits(v))
+                acc[j] += v
+                top[j] = max(top[j], f32_bits(v))
+        bad[r] = b != 0
+        rows = row_start[r + 1] - row_start[r]
         for c in range(fc):
-            if count[r, c] > 0:
-                mean[r, c] /= count[r, c]
+            x0, x1 = col_start[c], col_start[c + 1]
+            s = 0.0
+            m = np.int32(0)
+            for x in range(x0, x1):
+                if channel < 0:
+                    s += weights[0] * acc[3 * x] + weights[1] * acc[3 * x + 1] + weights[2] * acc[3 * x + 2]
+                    m = max(m, max(top[3 * x], max(top[3 * x + 1], top[3 * x + 2])))
+                else:
+                    s += acc[3 * x + channel]
+                    m = max(m, top[3 * x + channel])
+            n = rows * (x1 - x0)
+            if n > 0:
+                mean[r, c] = s / n
+                mx[r, c] = bits_f32(m)
     return mean, mx, bad.sum()
 
 
@@ -135,9 +151,11 @@ def features(panel: Panel, target: np.ndarray, power_weight: float = 0.0, *, cha
     img = np.ascontiguousarray(target, dtype=np.float32)
     if img.shape != (panel.height, panel.width, 3):
         raise InputError(f"target must have shape {(panel.height, panel.width, 3)}, got {img.shape}")
-    mean, mx, bad = _cell_stats(img, row_start, col_of, K * gc, channel, np.asarray(REC709_LUMINANCE, np.float64))
+    col_start = np.searchsorted(col_of, np.arange(K * gc + 1))      # cells are contiguous x-ranges
+    mean, mx, bad = _cell_stats(img, row_start, col_start, channel, np.asarray(REC709_LUMINANCE, np.float64))
     if bad:
-        raise InputError(f"target has {bad} pixels with NaN, infinite or negative values")
+        n = int(np.count_nonzero(~np.all(np.isfinite(img) & (img >= 0), axis=2)))
+        raise InputError(f"target has {n} pixels with NaN, infinite or negative values")
     x = np.empty((N_FEATURES, K * gr, K * gc), np.float32)
     x[0] = pu21_encode(np.maximum(mean, 0.0)) / _PU_SCALE
     x[1] = pu21_encode(mx) / _PU_SCALE

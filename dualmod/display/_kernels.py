@@ -16,7 +16,7 @@ from __future__ import annotations
 import numba as nb
 import numpy as np
 
-from ._fastmath import f32_bits, mul_rounded, or_i32, powf
+from ._fastmath import f32_bits, invalid_bits, mul_rounded, or_i32, powf
 
 _JIT = dict(cache=True, error_model="numpy", nogil=True)
 # contract: let LLVM fuse a*b+c into FMAs (one rounding instead of two)
@@ -163,16 +163,6 @@ def _expand_row(brow, width, b3, ib3):
             ib3[j] = np.float32(1.0) / b if b > 0 else np.float32(0.0)
 
 
-@nb.njit(inline="always", **_JIT)
-def _invalid_bits(v):
-    """Non-zero (int32) where a float32 nits value is NaN, ±Inf or negative (−0.0 is valid).
-
-    v − v is +0.0 unless v is NaN/Inf; min(0, v) is +0.0 unless v < 0. Four
-    vector ops with the caller's OR, against six for a compare-to-mask test.
-    """
-    return or_i32(f32_bits(v - v), f32_bits(min(np.float32(0.0), v)))
-
-
 @nb.njit(inline="always", **_JIT_FMA)
 def _gamma_x(t, c1, c3, c5, c7, ig, fm):
     """M·t**(1/γ) for t in [1e-30, 1] (γ ≥ 0.8), branch-free; c1 … ig = pow_coefs(1/γ) as float32."""
@@ -213,7 +203,7 @@ def _lcd_gamma_row(trow, b3, ib3, k, crow, drow):
     bad = np.int32(0)
     for j in range(trow.shape[0]):
         v = trow[j]
-        bad = or_i32(bad, _invalid_bits(v))
+        bad = or_i32(bad, invalid_bits(v))
         t = (mul_rounded(v, ib3[j]) - eps) * inv  # as lcd_compensate and the reference round it
         t = min(max(t, tiny), one)
         x = _gamma_x(t, c1, c3, c5, c7, ig, fm)
@@ -315,7 +305,7 @@ def lcd_compensate(target, backlight, leakage, thresholds, bucket_code, bucket_s
         bad = np.int32(0)
         for j in range(n3):
             v = trow[j]
-            bad = or_i32(bad, _invalid_bits(v))
+            bad = or_i32(bad, invalid_bits(v))
             t = (v * ib3[j] - eps) * inv
             t = min(max(t, np.float32(0.0)), np.float32(1.0))
             tt[j] = t

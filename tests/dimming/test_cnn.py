@@ -132,3 +132,29 @@ def test_solver_meets_power_budgets_on_grid_hex_and_rgb(rng):
         assert capped.mean() <= max_dimming(panel, target).mean() + 1e-9
         cheap = dm.solve(panel, target, method="cnn", power_weight=0.03)
         assert cheap.mean() <= leds.mean() + 1e-6                  # the control trades power for quality
+
+
+@pytest.mark.parametrize("width", [48, 20])           # 20 px for 24 cell columns: some cells are empty
+def test_cell_statistics_equal_numpy(rng, width):
+    """The streaming cell kernel against the definition: per cell of the K× grid, the mean luminance
+    (or of one channel) and the max of max(R, G, B) (or of that channel)."""
+    panel = make_panel(width, 32, rows=4, cols=6, peak=800.0, psf={"model": "gaussian", "sigma": 8.0})
+    img = hdr_target(panel, rng) * rng.uniform(0.2, 1.0, (panel.height, panel.width, 3)).astype(np.float32)
+    gr, gc, row_start, col_of, _, _ = C._geometry(panel)
+    col_start = np.searchsorted(col_of, np.arange(C.K * gc + 1))
+    lum = img.astype(np.float64) @ np.asarray(C.REC709_LUMINANCE)
+    for channel in (-1, 0, 2):
+        val = lum if channel < 0 else img[..., channel].astype(np.float64)
+        top = img.max(axis=2) if channel < 0 else img[..., channel]
+        mean, mx, bad = C._cell_stats(img, row_start, col_start, channel, np.asarray(C.REC709_LUMINANCE))
+        assert bad == 0
+        for r in range(C.K * gr):
+            for c in range(C.K * gc):
+                cell = (slice(row_start[r], row_start[r + 1]), col_of == c)
+                if not cell[1].any():
+                    assert mean[r, c] == 0 and mx[r, c] == 0
+                    continue
+                assert mean[r, c] == pytest.approx(val[cell].mean(), rel=1e-12)
+                assert mx[r, c] == top[cell].max()
+    if width == 20:
+        assert not np.all(np.isin(np.arange(C.K * gc), col_of))   # the empty-cell case was exercised
