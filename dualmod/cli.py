@@ -221,11 +221,28 @@ def _dask_client(args):
 
     per = max(1, (os.cpu_count() or 1) // args.workers)
     environ = {name: per for name in ("NUMBA_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")}
-    with dask.config.set({"distributed.nanny.pre-spawn-environ": environ}), \
-            LocalCluster(n_workers=args.workers, threads_per_worker=1, processes=True,
-                         dashboard_address=None) as cluster:
-        with Client(cluster) as client:
+    saved = dict(os.environ)
+    try:
+        with dask.config.set({"distributed.nanny.pre-spawn-environ": environ}):
+            cluster = LocalCluster(n_workers=args.workers, threads_per_worker=1, processes=True,
+                                   dashboard_address=None)
+    finally:
+        _restore_environ(saved)  # the nanny writes that environment into this process's os.environ too
+    try:
+        with cluster, Client(cluster) as client:
             yield client
+    finally:
+        _restore_environ(saved)
+
+
+def _restore_environ(saved: dict) -> None:
+    """Undo changes to os.environ (numba re-reads NUMBA_NUM_THREADS at each compilation and refuses a value
+    that differs from its running pool's)."""
+    for key in [k for k in os.environ if k not in saved]:
+        del os.environ[key]
+    for key, value in saved.items():
+        if os.environ.get(key) != value:
+            os.environ[key] = value
 
 
 def cmd_compare(args) -> int:

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 
@@ -17,7 +18,10 @@ def test_compare_on_two_dask_workers_matches_the_serial_run(tmp_path, capsys):
     args = ["compare", "builtin:night", "builtin:window", "builtin:specular", "--panel", "proto-16x9-rgb",
             "--methods", "max,sqrt,seetzen2004"]
     assert main(args + ["--out", str(tmp_path / "serial")]) == 0
+    environ = dict(os.environ)
     assert main(args + ["--out", str(tmp_path / "dask"), "--workers", "2"]) == 0
+    # Dask's nanny writes the workers' environment into this process too (NUMBA_NUM_THREADS there breaks numba)
+    assert dict(os.environ) == environ
     assert "Dask workers" in capsys.readouterr().err
     serial = json.loads((tmp_path / "serial" / "results.json").read_text())["rows"]
     dask = json.loads((tmp_path / "dask" / "results.json").read_text())["rows"]

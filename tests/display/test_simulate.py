@@ -70,3 +70,19 @@ def test_needs_target_or_lcd(small_panel):
         dm.simulate(small_panel, np.ones(small_panel.n_leds))
     with pytest.raises(dm.InputError, match="dm.Panel"):
         dm.simulate("fald-1080p-576", np.ones(576), None)
+
+
+@pytest.mark.parametrize("value,ok", [(-0.0, True), (0.0, True), (-1e-30, False), (np.inf, False), (-np.inf, False),
+                                      (np.nan, False), (3.4e38, True)])
+@pytest.mark.parametrize("response", ["gamma", "srgb"])     # the vectorised gamma kernel and the table kernel
+def test_one_value_decides_validity_in_both_lcd_kernels(value, ok, response):
+    """The kernels' own check (v − v and min(0, v) bits): −0.0 and the largest float are nits, a single
+    tiny negative, ±Inf or NaN anywhere in the frame is refused."""
+    p = make_panel(width=40, height=24, lcd={"response": response, "bit_depth": 10, "contrast_ratio": 1000.0})
+    t = np.full((p.height, p.width, 3), 20.0, np.float32)
+    t[17, 31, 2] = value
+    if ok:
+        assert np.isfinite(dm.simulate(p, np.full(p.n_leds, 0.5), t).displayed).all()
+    else:
+        with pytest.raises(dm.InputError):
+            dm.simulate(p, np.full(p.n_leds, 0.5), t)
