@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test bench evaluate-cnn clean venv
+.PHONY: demo test bench evaluate-cnn clean clean-numba venv
 
 venv: $(STAMP)
 
@@ -36,5 +36,10 @@ evaluate-cnn: $(STAMP)
 	$(VENV)/bin/dualmod compare $(TEST_IMAGES) --panel sim2-hdr47 --methods $(EVAL_METHODS) \
 		--out out/cnn-eval/sim2-hdr47 --pareto pareto.png --report
 
-clean:
+clean: clean-numba
 	rm -rf $(VENV) out build *.egg-info
+
+# numba's cache keys a kernel on its own file only: after editing a helper that other files' kernels inline
+# (display/_fastmath.py), those kernels would still run the old code until their cache is dropped
+clean-numba:
+	find dualmod -name '*.nbi' -delete -o -name '*.nbc' -delete
