@@ -32,7 +32,7 @@ from functools import lru_cache
 import numba as nb
 import numpy as np
 
-from ..display._fastmath import f32_bits
+from ..display._fastmath import bits_f32, f32_bits
 from ..errors import InputError
 from ..panel import Panel
 
@@ -272,7 +272,7 @@ def _quantile(keys, q, kmin, kmax):
     clipped areas) costs nothing.
     """
     if kmin == kmax:
-        return _key_value(kmax)
+        return bits_f32(kmax)
     top = 0
     diff = kmin ^ kmax
     while diff:
@@ -286,16 +286,8 @@ def _quantile(keys, q, kmin, kmax):
     pos = q * (n - 1)
     k = int(np.floor(pos))
     lo, hi = _select_pair(keys, hist, k, shift, mask)
-    a = _key_value(lo)
-    return a + (_key_value(hi) - a) * (pos - k)
-
-
-@nb.njit(cache=True, error_model="numpy", nogil=True)
-def _key_value(key):
-    """The float32 whose bit pattern is ``key``."""
-    box = np.empty(1, np.int32)
-    box[0] = key
-    return box.view(np.float32)[0]
+    a = bits_f32(lo)
+    return a + (bits_f32(hi) - a) * (pos - k)
 
 
 @nb.njit(parallel=True, cache=True, error_model="numpy", nogil=True)
