@@ -7,7 +7,6 @@ error (no port, no handshake, a refusal) is one readable line and exit status 2.
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import os
 import sys
@@ -163,8 +162,7 @@ def cmd_stream(args) -> int:
         next_t = t_start
         n = 0
         # a frame that is slow to read or solve must not let the watchdog blank the one shown before it
-        keep = link.keep_alive() if hasattr(link, "keep_alive") else contextlib.nullcontext()  # Adalight: none
-        with keep:
+        with link.keep_alive():
             for _ in range(args.loop):
                 targets = _stream_targets(inputs, panel)
                 while True:              # one frame in memory at a time: read, solve, send

@@ -602,6 +602,12 @@ class AdalightLink:
         self.port.flush()
         return True
 
+    @contextlib.contextmanager
+    def keep_alive(self):
+        """Nothing to keep alive: Adalight controllers have no watchdog (and no replies). Here so that code
+        holding a frame works with either link."""
+        yield self
+
 
 def open_link(url: str, *, protocol: str = "dmlink", **options):
     """Open ``url`` with ``protocol`` ``"dmlink"`` (:class:`DmlinkLink`) or ``"adalight"`` (:class:`AdalightLink`)."""

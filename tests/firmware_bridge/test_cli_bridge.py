@@ -102,6 +102,15 @@ def test_adalight_send(tmp_path, capsys):
     assert "2 LEDs (Adalight" in capsys.readouterr().out
 
 
+def test_adalight_stream(tmp_path):
+    """Streaming holds frames in a keep-alive block; over Adalight (no watchdog, no replies) that is a no-op."""
+    out = tmp_path / "stream.json"
+    assert main(["bridge", "stream", "builtin:night", "--port", "loop://", "--protocol", "adalight", "--panel",
+                 "proto-16x9-rgb", "--method", "max", "--loop", "2", "--json", str(out)]) == 0
+    result = json.loads(out.read_text())
+    assert result["frames"] == 2 and result["link"]["frames_sent"] == 2
+
+
 def test_emulate_prints_the_pty_path_first():
     proc = subprocess.Popen([sys.executable, "-m", "dualmod", "bridge", "emulate", "--zones", "4", "--channels", "1"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
