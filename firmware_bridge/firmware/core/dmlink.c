@@ -205,11 +205,10 @@ static void present(dml_device *dev, uint16_t seq, enum dml_show_kind kind)
     dev->io.show(dev->io.ctx, dev->front, n, seq, kind, dev->shown_crc32);
 }
 
-/* Limit the back buffer, then show it now or leave it staged for dml_vsync(). */
-static uint16_t commit(dml_device *dev, uint16_t seq, enum dml_show_kind kind, int show_now)
+/* Limit the back buffer, show it now or leave it staged for dml_vsync(), and acknowledge it. */
+static void commit(dml_device *dev, uint16_t seq, enum dml_show_kind kind, int show_now)
 {
     const int hot = over_temperature(dev); /* read once: the ACK reports what the limit used */
-    dev->limit_hot = (uint8_t)(hot ? 1u : 0u);
     const uint16_t scale = dml_limit(dev->back, n_values(dev), budget(dev, hot));
     dev->limiter_active = scale != 0xFFFFu;
     if (show_now) {
@@ -219,7 +218,7 @@ static uint16_t commit(dml_device *dev, uint16_t seq, enum dml_show_kind kind, i
         dev->staged = 1;
         dev->staged_seq = seq;
     }
-    return scale;
+    ack(dev, seq, scale, hot);
 }
 
 static void blank(dml_device *dev, uint16_t seq, enum dml_show_kind kind)
@@ -287,8 +286,7 @@ static void on_frame(dml_device *dev, uint16_t seq, const uint8_t *pl, size_t le
         dev->back[i] = rd16(pl + 4 + 2 * i);
     }
     dev->last_alive_ms = dev->now_ms;
-    const uint16_t scale = commit(dev, seq, DML_SHOW_FRAME, pl[0] & 1u);
-    ack(dev, seq, scale, dev->limit_hot);
+    commit(dev, seq, DML_SHOW_FRAME, pl[0] & 1u);
 }
 
 static void on_pattern(dml_device *dev, uint16_t seq, const uint8_t *pl, size_t len)
@@ -318,8 +316,7 @@ static void on_pattern(dml_device *dev, uint16_t seq, const uint8_t *pl, size_t 
         }
     }
     dev->last_alive_ms = dev->now_ms;
-    const uint16_t scale = commit(dev, seq, DML_SHOW_PATTERN, 1);
-    ack(dev, seq, scale, dev->limit_hot);
+    commit(dev, seq, DML_SHOW_PATTERN, 1);
 }
 
 static void on_status(dml_device *dev, uint16_t seq)

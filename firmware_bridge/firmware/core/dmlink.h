@@ -85,7 +85,6 @@ typedef struct dml_device {
     uint8_t lit;               /* something non-zero is shown: the watchdog is armed */
     uint8_t staged;            /* a frame without show-now waits in the back buffer */
     uint16_t staged_seq;
-    uint8_t limit_hot;         /* the last frame was limited with the over-temperature budget */
     uint32_t boot_ms, now_ms, last_alive_ms;
     uint32_t shown_crc32;
     size_t rx_len;
