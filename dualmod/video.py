@@ -34,7 +34,6 @@ import numpy as np
 
 from ._io import atomic_path, atomic_write, write_json
 from .errors import InputError
-from .imaging.colour import luminance
 
 __all__ = ["run_video", "parse_temporal"]
 
@@ -69,7 +68,6 @@ class _Solver:
     def __init__(self, method: str, temporal: dict | None, options: dict):
         from .dimming.temporal import SceneCutDetector, TemporalSolver
 
-        self.method, self.options = method, options
         if temporal is not None:
             try:
                 self.ts = TemporalSolver(method, **temporal, **options)
@@ -133,7 +131,9 @@ def _reload_frame(target, frame_file: Path) -> tuple:
     from .metrics.temporal import frame_pack
 
     shown_lum, shown_pu = luminance_and_pu21(read_image(frame_file))
-    return (None, None, 0.0), frame_pack(luminance(target), shown_lum, shown_pu)
+    # the target's luminance as _finish_frame computes it, so the static-region mask is the same as when
+    # the frame was first finished
+    return (None, None, 0.0), frame_pack(luminance_and_pu21(target)[0], shown_lum, shown_pu)
 
 
 def _first(pair: tuple):
@@ -256,9 +256,10 @@ def run_video(source, panel, method: str, out, *, temporal: dict | None = None, 
         ex, window = _Here(), 0
     else:
         ex = _Dask(client)
-        window = 2 * max(1, len(client.scheduler_info().get("workers", {}))) + 1
-        say(f"frames on {window // 2} Dask workers, up to {window} ahead of the filter")
-    panel_f = ex.scatter(panel, broadcast=True) if client is not None else panel
+        workers = max(1, len(client.scheduler_info().get("workers", {})))
+        window = 2 * workers + 1
+        say(f"frames on {workers} Dask workers, up to {window} ahead of the filter")
+    panel_f = ex.scatter(panel, broadcast=True)  # sent to every worker once (here: the panel itself)
     t_start = time.perf_counter()
     counts = {"solved": 0, "resumed": 0}
     fixed_exposure = None if exposure == "auto" else float(exposure)
@@ -274,14 +275,13 @@ def run_video(source, panel, method: str, out, *, temporal: dict | None = None, 
     if lookahead is not None:
         plan, plan_cuts = _lookahead_plan(frames, panel, panel_f, method, options, float(lookahead), ex, window, say,
                                           source.count)
-    solving: deque = deque()  # (k, target, target future, raw future or the LED files of a done frame)
+    solving: deque = deque()  # (k, LED file, target, target future, raw future or (sent, raw) of a done frame)
     finishing: deque = deque()  # (k, sent, cut, result future, static-pair future or None, done row or None)
-    state = {"prev": None, "last_write": time.perf_counter()}
+    state = {"prev": None, "sent": None, "last_write": time.perf_counter()}  # the last frame's finish, LEDs
 
     def advance():
         """Filter the oldest solved frame (frame order) and send it on to be finished."""
-        k, target, tf, job = solving.popleft()
-        led_file = out / "leds" / f"leds_{k:05d}.npz"
+        k, led_file, target, tf, job = solving.popleft()
         if isinstance(job, tuple):  # done in an earlier run
             sent, raw = job
             cut = solver.restore(target, sent, raw) if plan is None else k in plan_cuts
@@ -313,7 +313,7 @@ def run_video(source, panel, method: str, out, *, temporal: dict | None = None, 
         else:
             rows.append({"frame": k, "cut": int(cut), "pu21_psnr": psnr, "power": float(np.mean(sent)),
                          "led_change_rms": (float(np.sqrt(np.mean(np.square(sent - state["sent"]))))
-                                            if state.get("sent") is not None else 0.0),
+                                            if state["sent"] is not None else 0.0),
                          "seconds": solve_s + finish_s})
             counts["solved"] += 1
         state["sent"] = sent
@@ -334,7 +334,7 @@ def run_video(source, panel, method: str, out, *, temporal: dict | None = None, 
                     job = (z["sent"], z["raw"])
             else:
                 job = None if plan is not None else ex.submit(_solve_frame, panel_f, tf, method, options)
-            solving.append((k, target, tf, job))
+            solving.append((k, led_file, target, tf, job))
             while len(solving) > window:
                 advance()
             while len(finishing) > window:
