@@ -163,21 +163,16 @@ def _expand_row(brow, width, b3, ib3):
             ib3[j] = np.float32(1.0) / b if b > 0 else np.float32(0.0)
 
 
-@nb.njit(inline="always", **_JIT_FMA)
-def _gamma_x(t, c1, c3, c5, c7, ig, fm):
-    """M·t**(1/γ) for t in [1e-30, 1] (γ ≥ 0.8), branch-free; c1 … ig = pow_coefs(1/γ) as float32."""
-    return powf(t, c1, c3, c5, c7, ig, fm)
-
-
 @nb.njit(**_JIT_FMA)
 def gamma_code_x(t, coefs, max_code):
-    """The kernel's M·t**(1/γ) over an array (to measure its error; see LcdModel)."""
+    """The kernel's x = M·t**(1/γ) (powf with pow_coefs(1/γ), scale M) over an array, to measure its error
+    (see LcdModel); t is clamped below at 1e-30 as in the kernel."""
     out = np.empty(t.shape, np.float32)
     c1, c3, c5, c7, ig = (np.float32(coefs[0]), np.float32(coefs[1]), np.float32(coefs[2]), np.float32(coefs[3]),
                           np.float32(coefs[4]))
     fm = np.float32(max_code)
     for i in range(t.size):
-        out[i] = _gamma_x(max(t[i], np.float32(1e-30)), c1, c3, c5, c7, ig, fm)
+        out[i] = powf(max(t[i], np.float32(1e-30)), c1, c3, c5, c7, ig, fm)
     return out
 
 
@@ -206,7 +201,7 @@ def _lcd_gamma_row(trow, b3, ib3, k, crow, drow):
         bad = or_i32(bad, invalid_bits(v))
         t = (mul_rounded(v, ib3[j]) - eps) * inv  # as lcd_compensate and the reference round it
         t = min(max(t, tiny), one)
-        x = _gamma_x(t, c1, c3, c5, c7, ig, fm)
+        x = powf(t, c1, c3, c5, c7, ig, fm)  # M·t**(1/γ)
         c = np.floor(x + half)
         u = (c - x) / x
         s = (((s4 * u + s3) * u + s2) * u + s1) * u + s0
