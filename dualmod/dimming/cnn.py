@@ -63,7 +63,8 @@ def control_value(power_weight: float) -> float:
 # ----------------------------------------------------------------------------------- geometry
 @lru_cache(maxsize=32)
 def _geometry(panel: Panel):
-    """Virtual grid (gr, gc), cell boundaries at K× resolution, LED sample points, panel constants."""
+    """Virtual grid (gr, gc), cell boundaries at K× resolution (image rows and columns where each cell row
+    and column starts, with the end appended), LED sample points, panel constants."""
     from ..display.psf import make_psf
     from ..metrics.pu21 import pu21_encode
 
@@ -75,7 +76,8 @@ def _geometry(panel: Panel):
         gr, gc = max(1, round(h / pitch)), max(1, round(w / pitch))
     fr, fc = K * gr, K * gc
     row_start = np.round(np.arange(fr + 1) * h / fr).astype(np.int64)
-    col_of = np.minimum((np.arange(w) * fc) // w, fc - 1).astype(np.int64)
+    col_of = np.minimum((np.arange(w) * fc) // w, fc - 1)     # the cell column of each x: contiguous ranges
+    col_start = np.searchsorted(col_of, np.arange(fc + 1)).astype(np.int64)
     pos = panel.led_positions                           # (N, 2) x, y in pixels
     grid = np.empty((n, 2), np.float32)                # grid_sample coordinates, align_corners=False
     grid[:, 0] = 2.0 * (pos[:, 0] + 0.5) / w - 1.0
@@ -89,7 +91,7 @@ def _geometry(panel: Panel):
     sigma = math.sqrt(float((rr * val).sum() / max(2.0 * val.sum(), 1e-30)))
     consts = np.array([float(pu21_encode(np.float64(panel.peak_nits))) / _PU_SCALE,
                        math.log10(panel.lcd.contrast_ratio) / 4.0, sigma / pitch], np.float32)
-    return gr, gc, row_start, col_of, grid, consts
+    return gr, gc, row_start, col_start, grid, consts
 
 
 @njit(parallel=True, cache=True, error_model="numpy")
@@ -147,11 +149,10 @@ def features(panel: Panel, target: np.ndarray, power_weight: float = 0.0, *, cha
     """
     from ..metrics.pu21 import pu21_encode
 
-    gr, gc, row_start, col_of, _, consts = _geometry(panel)
+    gr, gc, row_start, col_start, _, consts = _geometry(panel)
     img = np.ascontiguousarray(target, dtype=np.float32)
     if img.shape != (panel.height, panel.width, 3):
         raise InputError(f"target must have shape {(panel.height, panel.width, 3)}, got {img.shape}")
-    col_start = np.searchsorted(col_of, np.arange(K * gc + 1))      # cells are contiguous x-ranges
     mean, mx, bad = _cell_stats(img, row_start, col_start, channel, np.asarray(REC709_LUMINANCE, np.float64))
     if bad:
         n = int(np.count_nonzero(~np.all(np.isfinite(img) & (img >= 0), axis=2)))

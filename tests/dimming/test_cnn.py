@@ -140,8 +140,9 @@ def test_cell_statistics_equal_numpy(rng, width):
     (or of one channel) and the max of max(R, G, B) (or of that channel)."""
     panel = make_panel(width, 32, rows=4, cols=6, peak=800.0, psf={"model": "gaussian", "sigma": 8.0})
     img = hdr_target(panel, rng) * rng.uniform(0.2, 1.0, (panel.height, panel.width, 3)).astype(np.float32)
-    gr, gc, row_start, col_of, _, _ = C._geometry(panel)
-    col_start = np.searchsorted(col_of, np.arange(C.K * gc + 1))
+    gr, gc, row_start, col_start, _, _ = C._geometry(panel)
+    fc = C.K * gc
+    col_of = np.minimum(np.arange(width) * fc // width, fc - 1)    # the definition: cell column of each x
     lum = img.astype(np.float64) @ np.asarray(C.REC709_LUMINANCE)
     for channel in (-1, 0, 2):
         val = lum if channel < 0 else img[..., channel].astype(np.float64)
