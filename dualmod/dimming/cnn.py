@@ -5,7 +5,8 @@ After Duan, Marnerides, Chalmers, Lei & Debattista (2022), "Deep controllable ba
 HDR displays": a CNN predicts the LED frame from the HDR target and is trained through a
 differentiable display model, with the power weight as an input so one model covers the
 quality–power trade-off. Here the training loss is the one :mod:`.optimal` minimises (PU21 error of
-the simulated display plus ``power_weight`` × mean LED level, on the torch twin), so ``cnn`` and
+the simulated display plus ``power_weight`` × mean LED level, on the torch twin; training takes its
+log per sample and adds a 3e-6 tie-breaking price, see :mod:`dualmod.training.cnn`), so ``cnn`` and
 ``optimal`` with the same ``power_weight`` aim at the same optimum.
 
 Inputs, on a *virtual LED grid* (the LED rows × columns for ``grid`` and ``hex`` layouts; for

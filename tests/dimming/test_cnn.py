@@ -10,6 +10,7 @@ import torch
 from conftest import make_panel
 
 import dualmod as dm
+from dualmod.panel import Panel
 from dualmod.dimming.heuristics import max_dimming
 from dualmod.errors import DualmodError, InputError
 from dualmod.metrics.pu21 import pu21_encode
@@ -78,8 +79,13 @@ def test_training_through_the_twin_lowers_the_loss():
     model = C.CnnModel(width=6, deep=8)
     torch.nn.init.normal_(model.net.head.weight, std=0.05)   # start off the max heuristic: every LED far too bright
     torch.nn.init.constant_(model.net.head.bias, 2.5)
-    with torch.no_grad():
-        before = float(batch_loss(model, panel, twin, fixed, [0.01] * 4)[0])
+    def loss():                                           # f of the training docstring, mean over the four
+        with torch.no_grad():
+            _, mse, level = batch_loss(model, panel, twin, fixed, [0.01] * 4)
+        return float((mse + 0.01 * level).mean())
+
+    before = loss()
+
     class Fixed:                                          # the training batches are the fixed targets
         k = 0
 
@@ -89,10 +95,21 @@ def test_training_through_the_twin_lowers_the_loss():
 
     model, history = train_cnn(Fixed(), steps=40, batch=4, panels=1, seed=3, lr=1e-2, progress=False,
                                fixed_lambda=0.01, model=model)
-    with torch.no_grad():
-        after = float(batch_loss(model, panel, twin, fixed, [0.01] * 4)[0])
+    after = loss()
     assert len(history) == 40 and all(np.isfinite(h["loss"]) for h in history)
     assert after < 0.85 * before
+
+
+def test_scaled_builtins_keep_the_psf_width_in_led_pitches():
+    """The training copies of the built-in profiles are the same display at 480 × 270: same LED grid, same
+    effective PSF width in LED pitches (the network's input), same peak and contrast."""
+    from dualmod.training.cnn import PANEL_H, PANEL_W, WHITE_BUILTINS, scaled_builtin
+
+    for name in WHITE_BUILTINS:
+        full, small = Panel.load(name), scaled_builtin(name)
+        assert small.shape == (PANEL_H, PANEL_W) and small.n_leds == full.n_leds
+        assert (small.peak_nits, small.lcd, small.leds) == (full.peak_nits, full.lcd, full.leds)
+        assert C._geometry(small)[5][2] == pytest.approx(C._geometry(full)[5][2], rel=0.02), name
 
 
 def test_shipped_weights_load_strictly():
