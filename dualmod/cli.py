@@ -461,7 +461,7 @@ def build_parser() -> argparse.ArgumentParser:
              dualmod video clip.mp4 --method cnn --temporal decay=0.2 --out out/clip --shown out/clip/shown.mp4
              dualmod video frames/ --panel sim2-hdr47 --method sqrt --temporal off --out out/frames-run
              dualmod video clip.mp4 --method optimal --workers 2 --out out/clip-optimal""", cmd_video)
-    p.add_argument("input", help="folder of frames, HDR10 video (.mp4 .mkv .mov .ts) or builtin:flicker")
+    p.add_argument("input", help="folder of frames, HDR10 video (.mp4 .mkv .mov .ts) or builtin:flicker, builtin:grain")
     p.add_argument("--panel", default="fald-1080p-576", help="panel profile name or .toml path")
     p.add_argument("--method", default="max", help="dimming solver (see 'dualmod methods')")
     p.add_argument("--temporal", default=None,

@@ -43,15 +43,15 @@ ROWS_EVERY_S = 5.0
 
 
 def parse_temporal(text: str | None) -> dict | None:
-    """``"attack=1,decay=0.15,cut=0.25,scene_cut=0.1"`` (any subset) → options; ``"off"``/None → None."""
+    """``"attack=1,decay=0.15,cut=0.25,scene_cut=0.1,hold=0"`` (any subset) → options; ``"off"``/None → None."""
     if text is None or text.strip().lower() in ("off", "none", ""):
         return None
     out = {}
     for part in text.split(","):
         key, sep, value = part.partition("=")
         key = key.strip()
-        if not sep or key not in ("attack", "decay", "cut", "scene_cut"):
-            raise InputError(f"--temporal: {part!r}: give attack=, decay=, cut=, scene_cut= (numbers, cut and "
+        if not sep or key not in ("attack", "decay", "cut", "scene_cut", "hold"):
+            raise InputError(f"--temporal: {part!r}: give attack=, decay=, cut=, scene_cut=, hold= (numbers, cut and "
                              "scene_cut may be 'none'), or 'off'")
         v = value.strip().lower()
         try:

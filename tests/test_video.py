@@ -78,11 +78,26 @@ def test_frame_folders_and_bad_sources(tmp_path):
         open_frames(str(tmp_path / "junk.mp4"))
 
 
-def test_scene_cut_detector_flags_the_cut_and_not_the_fade():
+@pytest.mark.parametrize("name", ["flicker", "grain"])
+def test_scene_cut_detector_flags_the_cut_and_not_the_fade(name):
     n = 24
     d = SceneCutDetector()
-    flagged = [k for k, f in enumerate(sequence("flicker", n, 90, 160)) if d(f)]
-    assert flagged == sequence_cuts("flicker", n)
+    flagged = [k for k, f in enumerate(sequence(name, n, 90, 160)) if d(f)]
+    assert flagged == sequence_cuts(name, n)
+
+
+def test_grain_is_still_pictures_under_noise_of_the_stated_size():
+    """Within a shot the frames differ only by the grain: in PQ, by √2·σ per pixel, with zero mean."""
+    from colour.models import eotf_inverse_ST2084
+
+    from dualmod.imaging.sequences import GRAIN_PQ_SIGMA
+
+    f = [eotf_inverse_ST2084(x[..., 1].astype(np.float64)) for x in sequence("grain", 6, 90, 160)]
+    d = f[1] - f[0]
+    inside = (f[0] > 0.05) & (f[0] < 0.95) & (f[1] > 0.05) & (f[1] < 0.95)   # away from the clip at 0 and 1
+    assert np.std(d[inside]) == pytest.approx(np.sqrt(2) * GRAIN_PQ_SIGMA, rel=0.05)
+    assert abs(np.mean(d[inside])) < 0.05 * GRAIN_PQ_SIGMA
+    assert np.abs(f[3] - f[2]).mean() > 20 * GRAIN_PQ_SIGMA   # frame 3 starts the other scene
 
 
 def test_temporal_stats_from_first_principles():

@@ -7,7 +7,13 @@ Per LED, with x_t the solver's frame and y_t the frame sent:
 
 Rising light follows at once (attack = 1 means no delay, so highlights are
 not clipped while the backlight catches up); falling light eases down, which
-removes the frame-to-frame flicker of per-frame solving. At a scene cut —
+removes the frame-to-frame flicker of per-frame solving.
+
+Noise in the picture (sensor noise, film grain) makes a per-frame solver jitter up *and* down, and fast
+attack passes every upward jitter on. ``hold`` treats a rise of at most ``hold`` × the new demand as
+such noise: it eases up at the ``decay`` rate like a fall. What the frame is sent then never falls
+short of the solver's demand by more than that fraction (the LCD makes up the rest below its white), while
+a real rise — content that needs more light — still follows at ``attack``. At a scene cut —
 the mean absolute change of the solver's raw frame exceeds ``cut`` — the
 state resets to x_t, so a cut does not drag the old scene's light along.
 
@@ -25,7 +31,10 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["TemporalFilter", "TemporalSolver", "SceneCutDetector", "slope_limited_envelope"]
+__all__ = ["TemporalFilter", "TemporalSolver", "SceneCutDetector", "slope_limited_envelope", "HOLD"]
+
+#: Default ``hold`` of :class:`TemporalFilter`.
+HOLD = 0.05
 
 
 class TemporalFilter:
@@ -39,6 +48,9 @@ class TemporalFilter:
         Fraction of a fall applied per frame (1 disables smoothing).
     cut : float
         Scene-cut threshold on mean |x_t − x_{t−1}| (0–1 LED scale); ``None`` never resets.
+    hold : float in [0, 1)
+        Rises of at most this fraction of the new demand follow at ``decay`` (noise; see the module
+        docstring); 0 follows every rise at ``attack``.
 
     Examples
     --------
@@ -47,13 +59,15 @@ class TemporalFilter:
     [1.0, 0.5, 0.25, 1.0]
     """
 
-    def __init__(self, attack: float = 1.0, decay: float = 0.15, cut: float | None = 0.25):
+    def __init__(self, attack: float = 1.0, decay: float = 0.15, cut: float | None = 0.25, hold: float = HOLD):
         for name, v in (("attack", attack), ("decay", decay)):
             if not 0 < v <= 1:
                 raise ValueError(f"{name} must lie in (0, 1], got {v}")
         if cut is not None and cut <= 0:
             raise ValueError(f"cut must be positive or None, got {cut}")
-        self.attack, self.decay, self.cut = float(attack), float(decay), cut
+        if not 0 <= hold < 1:
+            raise ValueError(f"hold must lie in [0, 1), got {hold}")
+        self.attack, self.decay, self.cut, self.hold = float(attack), float(decay), cut, float(hold)
         self.reset()
 
     def reset(self) -> None:
@@ -70,7 +84,8 @@ class TemporalFilter:
             y = x.copy()
         else:
             prev = self._state
-            a = np.where(x > prev, self.attack, self.decay)
+            real_rise = x - prev > self.hold * x
+            a = np.where(real_rise, self.attack, self.decay)
             y = prev + a * (x - prev)
         self._state, self._last_raw = y, x
         return y.copy()
@@ -144,7 +159,7 @@ class TemporalSolver:
     ----------
     method : str
         A name from ``dm.methods()``.
-    attack, decay, cut : see :class:`TemporalFilter`
+    attack, decay, cut, hold : see :class:`TemporalFilter`
     scene_cut : float or None
         Threshold of the :class:`SceneCutDetector` on the targets; None: only the LED-based ``cut``.
     **options
@@ -164,10 +179,10 @@ class TemporalSolver:
     """
 
     def __init__(self, method: str, *, attack: float = 1.0, decay: float = 0.15, cut: float | None = 0.25,
-                 scene_cut: float | None = 0.1, **options):
+                 scene_cut: float | None = 0.1, hold: float = HOLD, **options):
         self.method = method
         self.options = options
-        self.filter = TemporalFilter(attack, decay, cut)
+        self.filter = TemporalFilter(attack, decay, cut, hold)
         self.scenes = SceneCutDetector(scene_cut) if scene_cut is not None else None
         self.frame = 0
         self.cut_frames: list[int] = []

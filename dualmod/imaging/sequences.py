@@ -10,6 +10,11 @@
    (ST 2084) code values as a grading tool fades, so no single step looks like a cut;
 3. **cut**: a hard cut to the ``night`` scene, which then stays still.
 
+``grain`` — the flicker that per-frame solving adds by itself: two still scenes (``window``, then a hard
+cut to ``night`` halfway) under film grain, σ = 2 ten-bit PQ code values per pixel and frame (fresh,
+seeded noise each frame, the same in R, G and B). Nothing in the picture moves, so every LED change is
+noise that the solver passed on, and an ideal temporal filter removes it at no cost in quality.
+
 Use :func:`sequence` by name; :data:`CUTS` gives the frame indices of the hard cuts, so tests and metrics
 can treat them apart.
 """
@@ -65,13 +70,32 @@ def flicker(frames: int, h: int, w: int) -> Iterator[np.ndarray]:
         yield img.astype(np.float32)
 
 
-SEQUENCES = {"flicker": flicker}
+#: ``grain``: σ of the film grain in PQ (ST 2084) code values, as a fraction of full scale (2 ten-bit codes).
+GRAIN_PQ_SIGMA = 2.0 / 1023
+GRAIN_SEED = 20261207
+
+
+def grain(frames: int, h: int, w: int) -> Iterator[np.ndarray]:
+    """Two still scenes under film grain, with a hard cut halfway (see the module docstring)."""
+    cut = frames // 2
+    still = {}
+    for k in range(frames):
+        name = "window" if k < cut else "night"
+        if name not in still:
+            still[name] = eotf_inverse_ST2084(scene(name, h, w)).astype(np.float32)
+        noise = np.random.default_rng([GRAIN_SEED, k]).standard_normal((h, w, 1), dtype=np.float32)
+        yield np.asarray(eotf_ST2084(np.clip(still[name] + GRAIN_PQ_SIGMA * noise, 0.0, 1.0)), np.float32)
+
+
+SEQUENCES = {"flicker": flicker, "grain": grain}
 
 
 def sequence_cuts(name: str, frames: int) -> list[int]:
     """Indices of frames that start a new shot (hard cuts) in a named sequence."""
     if name == "flicker":
         return [_acts(frames)[1]]
+    if name == "grain":
+        return [frames // 2]
     raise ValueError(f"unknown sequence {name!r}; valid: {', '.join(SEQUENCES)}")
 
 

@@ -49,9 +49,32 @@ def test_filter_cuts_flicker_on_a_moving_highlight():
     assert ts.filter.cuts == 0
 
 
+def test_hold_smooths_noise_and_follows_real_rises():
+    """Grain makes the demand jitter by a few % around a constant: with hold = 5 % the sent LEDs barely move and
+    never fall more than 5 % short of the demand; a real rise is followed at once, and hold = 0 is the plain
+    fast-attack filter."""
+    rng = np.random.default_rng(1)
+    demand = 0.5 * (1 + 0.02 * rng.standard_normal((200, 64)))
+    f = TemporalFilter(attack=1.0, decay=0.15, cut=None, hold=0.05)
+    sent = np.array([f(x) for x in demand])
+    rms = lambda seq: float(np.sqrt(np.mean(np.diff(seq, axis=0) ** 2)))  # noqa: E731
+    assert rms(sent[20:]) < rms(demand[20:]) / 5
+    assert np.all(sent >= demand * (1 - 0.05) - 1e-12)
+    np.testing.assert_allclose(f(np.full(64, 0.8)), 0.8)  # +60 %: content, not noise
+
+    plain = TemporalFilter(attack=1.0, decay=0.15, cut=None, hold=0.0)
+    plain(np.array([0.5]))
+    assert plain(np.array([0.505]))[0] == pytest.approx(0.505)  # a 1 % rise followed at once
+    held = TemporalFilter(attack=1.0, decay=0.15, cut=None, hold=0.05)
+    held(np.array([0.5]))
+    assert held(np.array([0.505]))[0] == pytest.approx(0.5 + 0.15 * 0.005)  # eased like a fall
+
+
 def test_parameters_validated():
     with pytest.raises(ValueError, match="decay"):
         TemporalFilter(decay=0)
+    with pytest.raises(ValueError, match="hold"):
+        TemporalFilter(hold=1.0)
     with pytest.raises(ValueError, match="cut"):
         TemporalFilter(cut=-1)
 
