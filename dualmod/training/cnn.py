@@ -6,9 +6,10 @@ no LED quantisation (the :mod:`~dualmod.dimming.optimal` objective):
 
     f = mean_pixels((PU21(Y_shown) − PU21(Y_target)) / 256)²  +  (λ + 3e-6) · mean(L)
 
-(3e-6, ``TIE_LAMBDA``, picks the dimmer of equally good backlights) with λ drawn per sample (0 with probability 0.25, else log-uniform in [3e-5, 1e-2]) and fed to the
-network as its control input. The batch minimises the mean of log(f + 1e-6): each sample's minimiser
-is the same as f's, but the samples weigh alike. With the mean of f itself, a sample at λ = 0.01
+(3e-6, ``TIE_LAMBDA``, picks the dimmer of equally good backlights) with λ drawn per sample (0 with
+probability 0.25, else log-uniform in [3e-5, 1e-2]) and fed to the network as its control input.
+The batch minimises the mean of log(f + 1e-6): each sample's minimiser is the same as f's, but the
+samples weigh alike. With the mean of f itself, a sample at λ = 0.01
 (f ≈ 3e-3, mostly power) outweighed one at λ = 0 (f ≈ 1e-5) three hundred times, so the quality end of
 the control range was hardly trained (PU21-PSNR 45.8 dB against 52.5 dB with the log, after 1500
 steps, on held-out crops; the log is also what a mean PSNR averages).
