@@ -318,7 +318,7 @@ def cmd_train_metric(args) -> int:
 def cmd_train_cnn(args) -> int:
     from ._weights import save_checked
     from .dimming.cnn import WEIGHTS_VERSION
-    from .training.cnn import ImagePool, split_files, train_cnn
+    from .training.cnn import TWIN_SCALE, ImagePool, split_files, train_cnn
 
     data = Path(args.data)
     if not (data / "SPLIT.csv").is_file():
@@ -330,9 +330,10 @@ def cmd_train_cnn(args) -> int:
     out = Path(args.out)
     _ensure_parent(out / "cnn.pt")
     model, history = train_cnn(pool, steps=args.steps, batch=args.batch, seed=args.seed, lr=args.lr,
-                               log_path=out / "cnn-train-log.csv")
+                               twin_scale=args.twin_scale, log_path=out / "cnn-train-log.csv")
     tail = history[-100:]
     summary = {"steps": args.steps, "batch": args.batch, "seed": args.seed, "lr": args.lr,
+               "twin_scale": TWIN_SCALE if args.twin_scale is None else args.twin_scale,
                "train_images": [f.name for f in files], "final_loss_mean_last_100": float(np.mean([h["loss"] for h in tail])),
                "seconds": history[-1]["seconds"]}
     path = save_checked(out, "cnn", model.net.state_dict(), WEIGHTS_VERSION,
@@ -456,6 +457,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch", type=int, default=8)
     p.add_argument("--lr", type=float, default=2e-3)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--twin-scale", type=float, default=None,
+                   help="resolution of the simulated display in the loss, as a fraction of the training panel's "
+                        "480 x 270 (default: the training module's TWIN_SCALE)")
     p = _add(sub, "video", "local dimming of a video: solve, temporal filter, simulate, measure flicker (resumable)",
              """dualmod video builtin:flicker --panel fald-1080p-576 --method max --out out/video
              dualmod video clip.mp4 --method cnn --temporal decay=0.2 --out out/clip --shown out/clip/shown.mp4

@@ -53,6 +53,8 @@ LOG_FLOOR = 1e-6
 #: The white built-in profiles (scaled to the training size) make this share of the training panels.
 WHITE_BUILTINS = ("fald-1080p-576", "sim2-hdr47", "miniled-4k-2304", "brightside-dr37p")
 BUILTIN_SHARE = 0.25
+#: The loss simulates the display at this fraction of the training panel's resolution.
+TWIN_SCALE = 0.5
 #: Added to every sample's λ in the loss (not to the control input): at λ = 0 the loss is flat wherever
 #: the LCD can compensate, and the network's LEDs there drifted up (mean level 0.49 against the
 #: optimiser's 0.34 on the held-out images); this breaks the tie towards the dimmer backlight.
@@ -196,7 +198,7 @@ def batch_loss(model, panel: Panel, twin, targets: list, lams):
 
 def train_cnn(pool: ImagePool, *, steps: int = 4000, batch: int = 8, panels: int | None = None, seed: int = 0,
               lr: float = 2e-3, width: int = 24, deep: int = 48, log_path=None, progress: bool = True,
-              model=None, fixed_lambda: float | None = None):
+              model=None, fixed_lambda: float | None = None, twin_scale: float | None = None):
     """Train a :class:`~dualmod.dimming.cnn.CnnModel`; returns (model, loss history as a list of dicts).
 
     ``panels``: None draws a fresh panel from :func:`panel_family` for every step; a number trains on
@@ -215,7 +217,10 @@ def train_cnn(pool: ImagePool, *, steps: int = 4000, batch: int = 8, panels: int
     net.train()
     fam = training_panels(panels, seed) if panels is not None else None
     panel_rng = np.random.default_rng([seed, 1])
-    twin_of = lru_cache(maxsize=8)(lambda p: TorchDisplay(p, size=(PANEL_H // 2, PANEL_W // 2)))
+    ts = TWIN_SCALE if twin_scale is None else float(twin_scale)
+    if not 0 < ts <= 1:
+        raise ValueError(f"twin_scale must lie in (0, 1], got {ts}")
+    twin_of = lru_cache(maxsize=8)(lambda p: TorchDisplay(p, size=(round(PANEL_H * ts), round(PANEL_W * ts))))
     opt = torch.optim.Adam(net.parameters(), lr=lr)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps, pct_start=max(0.05, 3.0 / steps))
     history = []
