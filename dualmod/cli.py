@@ -449,11 +449,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--epochs", type=int, default=40, help="most epochs; the best on the validation groups is kept")
     p.add_argument("--seed", type=int, default=0)
     p = _add(sub, "train-cnn", "train the cnn dimming model through the differentiable display",
-             "dualmod train-cnn --data ../shared/data/hdr --out dualmod/dimming/weights --steps 4000 --seed 0",
+             "dualmod train-cnn --data ../shared/data/hdr --out dualmod/dimming/weights --steps 8000 --seed 0",
              cmd_train_cnn)
     p.add_argument("--data", required=True, help="folder of HDR images with SPLIT.csv (only 'train' rows are read)")
     p.add_argument("--out", default="dualmod/dimming/weights", help="where to write cnn.pt, the manifest and the log")
-    p.add_argument("--steps", type=int, default=4000)
+    p.add_argument("--steps", type=int, default=8000)
     p.add_argument("--batch", type=int, default=8)
     p.add_argument("--lr", type=float, default=2e-3)
     p.add_argument("--seed", type=int, default=0)
