@@ -323,6 +323,8 @@ def cmd_train_cnn(args) -> int:
     data = Path(args.data)
     if not (data / "SPLIT.csv").is_file():
         raise InputError(f"{data}: no SPLIT.csv (the folder of HDR images with its train/test split)")
+    if args.twin_scale is not None and not 0 < args.twin_scale <= 1:
+        raise InputError(f"--twin-scale must lie in (0, 1], got {args.twin_scale}")
     files = split_files(data, "train")
     print(f"training on {len(files)} train-split images + procedural scenes; {args.steps} steps, seed {args.seed}",
           file=sys.stderr)

@@ -153,6 +153,8 @@ def test_video_cli(tmp_path, capsys):
     assert "decay" in capsys.readouterr().err
     assert main(argv[:-2] + ["--temporal", "speed=3"]) == 2
     assert "attack=" in capsys.readouterr().err
+    assert main(argv[:-2] + ["--temporal", "hold=1"]) == 2
+    assert "hold" in capsys.readouterr().err
     assert main(argv[:-2] + ["--shown", str(tmp_path / "x.exr")]) == 2
     assert "video file" in capsys.readouterr().err
 

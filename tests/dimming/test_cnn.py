@@ -100,6 +100,18 @@ def test_training_through_the_twin_lowers_the_loss():
     assert after < 0.85 * before
 
 
+def test_twin_scale_is_checked(tmp_path, capsys):
+    from dualmod.cli import main
+    from dualmod.training.cnn import ImagePool, train_cnn
+
+    with pytest.raises(ValueError, match="twin_scale"):
+        train_cnn(ImagePool([], scenes=True, max_side=120), steps=1, batch=1, panels=1, progress=False, twin_scale=0)
+    (tmp_path / "SPLIT.csv").write_text("file,split\n")
+    assert main(["train-cnn", "--data", str(tmp_path), "--out", str(tmp_path / "w"), "--twin-scale", "2"]) == 2
+    assert "--twin-scale must lie in (0, 1]" in capsys.readouterr().err
+    assert not (tmp_path / "w").exists()
+
+
 def test_scaled_builtins_keep_the_psf_width_in_led_pitches():
     """The training copies of the built-in profiles are the same display at 480 × 270: same LED grid, same
     effective PSF width in LED pitches (the network's input), same peak and contrast."""
