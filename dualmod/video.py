@@ -43,7 +43,7 @@ ROWS_EVERY_S = 5.0
 
 
 def parse_temporal(text: str | None) -> dict | None:
-    """``"attack=1,decay=0.15,cut=0.25,scene_cut=0.1,hold=0"`` (any subset) → options; ``"off"``/None → None."""
+    """``"attack=1,decay=0.15,cut=0.25,scene_cut=0.1,hold=0.05"`` (any subset) → options; ``"off"``/None → None."""
     if text is None or text.strip().lower() in ("off", "none", ""):
         return None
     out = {}

@@ -3,7 +3,7 @@
 
 Per LED, with x_t the solver's frame and y_t the frame sent:
 
-    y_t = y_{t−1} + a·(x_t − y_{t−1}),   a = ``attack`` if x_t > y_{t−1} else ``decay``
+    y_t = y_{t−1} + a·(x_t − y_{t−1}),   a = ``attack`` if x_t − y_{t−1} > hold·x_t else ``decay``
 
 Rising light follows at once (attack = 1 means no delay, so highlights are
 not clipped while the backlight catches up); falling light eases down, which
@@ -11,10 +11,11 @@ removes the frame-to-frame flicker of per-frame solving.
 
 Noise in the picture (sensor noise, film grain) makes a per-frame solver jitter up *and* down, and fast
 attack passes every upward jitter on. ``hold`` treats a rise of at most ``hold`` × the new demand as
-such noise: it eases up at the ``decay`` rate like a fall. What the frame is sent then never falls
-short of the solver's demand by more than that fraction (the LCD makes up the rest below its white), while
-a real rise — content that needs more light — still follows at ``attack``. At a scene cut —
-the mean absolute change of the solver's raw frame exceeds ``cut`` — the
+such noise: it eases up at the ``decay`` rate like a fall. The level sent then never falls short of
+the solver's demand by more than that fraction (the LCD makes up the rest below its white), while a
+real rise — content that needs more light — still follows at ``attack``.
+
+At a scene cut — the mean absolute change of the solver's raw frame exceeds ``cut`` — the
 state resets to x_t, so a cut does not drag the old scene's light along.
 
 LED frames are a poor cut detector (two different scenes can need similar

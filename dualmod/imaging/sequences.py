@@ -15,7 +15,7 @@ cut to ``night`` halfway) under film grain, σ = 2 ten-bit PQ code values per pi
 seeded noise each frame, the same in R, G and B). Nothing in the picture moves, so every LED change is
 noise that the solver passed on, and an ideal temporal filter removes it at no cost in quality.
 
-Use :func:`sequence` by name; :data:`CUTS` gives the frame indices of the hard cuts, so tests and metrics
+Use :func:`sequence` by name; :func:`sequence_cuts` gives the frame indices of the hard cuts, so tests and metrics
 can treat them apart.
 """
 
