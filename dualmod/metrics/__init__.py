@@ -13,7 +13,7 @@ from typing import Callable, Iterable
 import numpy as np
 
 from ..errors import InputError
-from .context import Pair
+from .context import Pair, has_invalid_values
 from .cvvdp import cvvdp_jod
 from .display import clipped_fraction, contrast, halo, power, power_saving
 from .fidelity import delta_itp, pu21_psnr_metric, pu21_ssim
@@ -81,7 +81,7 @@ def evaluate(target, displayed, *, panel=None, metrics: Iterable[str] | None = N
     if t.shape != d.shape or t.ndim != 3 or t.shape[2] != 3:
         raise InputError(f"target and displayed must both be (H, W, 3) images, got {t.shape} and {d.shape}")
     for name, a in (("target", t), ("displayed", d)):
-        if not np.isfinite(a.sum(dtype=np.float64)) or a.min() < 0:  # NaN/Inf propagate into the sum
+        if has_invalid_values(a):
             raise InputError(f"{name} has NaN, Inf or negative values")
     if metrics is None:
         names = [m for m in DEFAULT_METRICS if leds is not None or m not in ("power", "power_saving")]

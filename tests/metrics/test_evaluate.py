@@ -93,3 +93,20 @@ def test_errors_and_optional_judge(img):
             dm.evaluate(img, img, metrics=["cvvdp_jod"])
     assert set(METRICS) >= {"pu21_psnr", "pu21_ssim", "delta_itp", "power", "power_saving", "clipped_fraction",
                             "halo", "contrast", "cvvdp_jod"}
+
+
+def test_one_bad_value_anywhere_is_found():
+    from dualmod.metrics.context import has_invalid_values
+
+    rng = np.random.default_rng(7)
+    img = (rng.random((13, 17, 3)) * 500).astype(np.float32)
+    img[0, 0, 0] = -0.0
+    img[5, 5, 1] = np.finfo(np.float32).max
+    assert not has_invalid_values(img)
+    for bad in (np.nan, np.inf, -np.inf, -1.0, -1e-40):
+        for where in [(0, 0, 0), (12, 16, 2), (6, 3, 1)]:
+            x = img.copy()
+            x[where] = bad
+            assert has_invalid_values(x), (bad, where)
+            with pytest.raises(dm.InputError, match="NaN, Inf or negative"):
+                dm.evaluate(img, x)
