@@ -291,7 +291,7 @@ def cmd_compare(args) -> int:
 
 
 def cmd_train_metric(args) -> int:
-    from .training.metric import evaluate_metric, load_dataset, save_weights, train_metric
+    from .training.metric import evaluate_metric, load_dataset, save_weights, time_metrics, train_metric
 
     say = lambda s: print(s, file=sys.stderr, flush=True)  # noqa: E731
     say(f"loading pairs from {args.pairs} ...")
@@ -308,7 +308,14 @@ def cmd_train_metric(args) -> int:
         t = report[f"deep_{kind}"]["test"]
         print(f"deep_{kind}: test split ({t['pairs']} pairs) Pearson {t['pearson']:.3f}, "
               f"Spearman {t['spearman']:.3f}, RMSE {t['rmse']:.3f} JOD")
-    extra = {k: {"test": v["test"], "seed": v["seed"], "epochs": v["epochs"]} for k, v in report.items()}
+    speed = time_metrics(Path(args.pairs), Path(args.labels), models)
+    if speed:
+        report["speed"] = speed
+        print(f"speed on {speed['pairs']} test pairs ({speed['size'][1]} x {speed['size'][0]}): ColorVideoVDP "
+              f"{speed['cvvdp_ms']:.1f} ms, " + ", ".join(
+                  f"{k} {speed[k + '_ms']:.2f} ms ({speed[k + '_speedup']:.0f}x)" for k in models))
+    extra = {k: {"test": v["test"], "seed": v["seed"], "epochs": v["epochs"]} for k, v in report.items()
+             if k in models}
     path = save_weights(models, Path(args.out), extra)
     print(f"wrote {path}")
     _emit_json(args, report)
@@ -448,7 +455,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--pairs", required=True, help="folder written by tools/metric_pairs.py")
     p.add_argument("--labels", required=True, help="CSV written by tools/metric_labels.py")
     p.add_argument("--out", default="dualmod/metrics/weights", help="where to write the weights and manifest")
-    p.add_argument("--epochs", type=int, default=40, help="most epochs; the best on the validation groups is kept")
+    p.add_argument("--epochs", type=int, default=60, help="most epochs; the best on the validation groups is kept")
     p.add_argument("--seed", type=int, default=0)
     p = _add(sub, "train-cnn", "train the cnn dimming model through the differentiable display",
              "dualmod train-cnn --data ../shared/data/hdr --out dualmod/dimming/weights --steps 8000 --seed 0",

@@ -7,7 +7,9 @@ Runs in a separate environment (ColorVideoVDP's torchvision does not load beside
     /tmp/judge/bin/python tools/metric_labels.py ~/.cache/dualmod/metric-pairs --out dualmod/training/metric_labels.csv
 
 Each pair is judged with ``display_name="standard_hdr_linear"`` (linear Rec.709 RGB in cd/m²).
-Labels already in the output CSV are kept, so an interrupted run resumes. Needs only numpy and cvvdp.
+Labels already in the output CSV are kept, so an interrupted run resumes. The CSV also records the
+seconds each judgement took (``dualmod train-metric`` compares the learned metrics' speed with it).
+Needs only numpy and cvvdp.
 """
 
 from __future__ import annotations
@@ -47,9 +49,11 @@ def main(argv=None) -> None:
         with np.load(args.pairs / f"{spec['id']:05d}.npz") as z:
             target = z["target"].astype(np.float32)
             shown = z["shown"].astype(np.float32)
+        t1 = time.perf_counter()
         with torch.no_grad():
             jod, _ = metric.predict(shown, target, dim_order="HWC")
-        rows.append({"id": spec["id"], "split": spec["split"], "jod": f"{float(jod):.5f}"})
+        seconds = time.perf_counter() - t1
+        rows.append({"id": spec["id"], "split": spec["split"], "jod": f"{float(jod):.5f}", "seconds": f"{seconds:.4f}"})
         if k % 25 == 0:
             print(f"{k}/{len(specs)} {time.time() - t0:.0f}s", flush=True)
             _write(args.out, rows)
@@ -61,7 +65,7 @@ def _write(path: Path, rows: list[dict]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".csv")
     with os.fdopen(fd, "w", newline="") as fh:
-        w = csv.DictWriter(fh, fieldnames=["id", "split", "jod"])
+        w = csv.DictWriter(fh, fieldnames=["id", "split", "jod", "seconds"], restval="")
         w.writeheader()
         w.writerows(rows)
     os.replace(tmp, path)

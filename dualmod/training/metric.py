@@ -5,12 +5,14 @@ Data: the pairs written by ``tools/metric_pairs.py`` and the labels of ``tools/m
 Pairs from ``test``-split images are never trained on or used to choose anything; they give the
 reported accuracy. Every fifth source (image or scene) of the train split, in sorted order, is a
 validation group: the epoch with the lowest validation MSE is kept (early model selection).
-Training: Adam (lr 3e-3, cosine decay), batch 8, MSE on JOD, horizontal flips, seeded.
+The networks see block features (:func:`dualmod.metrics.learned.block_features`, computed once when
+the pairs are loaded); their input standardisation is set from the training features. Training:
+Adam (lr 2e-3, cosine decay), batch 16, MSE on JOD, horizontal and vertical flips, seeded.
 
 Reproduce the shipped weights with:
 
     dualmod train-metric --pairs ~/.cache/dualmod/metric-pairs --labels dualmod/training/metric_labels.csv \\
-        --out dualmod/metrics/weights --epochs 40 --seed 0
+        --out dualmod/metrics/weights --epochs 60 --seed 0
 """
 
 from __future__ import annotations
@@ -23,33 +25,43 @@ from typing import Callable
 
 import numpy as np
 
-from ..metrics.learned import WEIGHTS_VERSION, DeepMetric
+from ..metrics.learned import WEIGHTS_VERSION, DeepMetric, block_features
 from ..metrics.pu21 import pu21_of_rgb
 
-__all__ = ["load_dataset", "train_metric", "evaluate_metric"]
+__all__ = ["load_dataset", "features_dataset", "train_metric", "evaluate_metric", "time_metrics"]
 
 
 def load_dataset(pairs: Path, labels: Path) -> dict:
-    """PU21 maps (float16) of every labelled pair, with JOD labels and splits."""
+    """Block features (float16) of every labelled pair, with JOD labels, splits and source groups."""
     pairs = Path(pairs)
     with open(labels, newline="") as fh:
         rows = list(csv.DictReader(fh))
     specs = {p["id"]: p for p in json.loads((pairs / "pairs.json").read_text())["pairs"]}
-    tpu, spu, jod, split, group = [], [], [], [], []
+    feats, jod, split, group = [], [], [], []
     for r in rows:
         with np.load(pairs / f"{int(r['id']):05d}.npz") as z:
-            tpu.append(pu21_of_rgb(z["target"].astype(np.float32)).astype(np.float16))
-            spu.append(pu21_of_rgb(z["shown"].astype(np.float32)).astype(np.float16))
+            t = pu21_of_rgb(z["target"].astype(np.float32))
+            s = pu21_of_rgb(z["shown"].astype(np.float32))
+        feats.append(block_features(t, s).astype(np.float16))
         jod.append(float(r["jod"]))
         split.append(r["split"])
         src = specs[int(r["id"])]["source"]
         group.append(src.get("file") or f"scene:{src.get('scene')}")
-    return {"target": np.stack(tpu), "shown": np.stack(spu), "jod": np.asarray(jod, np.float32),
+    return {"features": np.stack(feats), "jod": np.asarray(jod, np.float32),
             "split": np.asarray(split), "group": np.asarray(group)}
 
 
-def train_metric(data: dict, kind: str, *, epochs: int = 25, seed: int = 0, batch: int = 8, width: int = 12,
-                 lr: float = 3e-3, progress: Callable[[str], None] | None = None) -> tuple[DeepMetric, list[float]]:
+def features_dataset(target_pu: np.ndarray, shown_pu: np.ndarray, jod, split, group=None) -> dict:
+    """A dataset like :func:`load_dataset`'s from PU21 maps (N, H, W) of targets and shown images."""
+    feats = np.stack([block_features(t, s) for t, s in zip(target_pu, shown_pu)]).astype(np.float16)
+    out = {"features": feats, "jod": np.asarray(jod, np.float32), "split": np.asarray(split)}
+    if group is not None:
+        out["group"] = np.asarray(group)
+    return out
+
+
+def train_metric(data: dict, kind: str, *, epochs: int = 60, seed: int = 0, batch: int = 16, width: int = 16,
+                 lr: float = 2e-3, progress: Callable[[str], None] | None = None) -> tuple[DeepMetric, list[float]]:
     """Train one metric on the ``train`` split; returns the model and the per-epoch training loss."""
     import torch
 
@@ -62,6 +74,7 @@ def train_metric(data: dict, kind: str, *, epochs: int = 25, seed: int = 0, batc
     is_val = train & np.isin(data.get("group", np.zeros(len(train), str)), list(val_groups))
     idx = np.nonzero(train & ~is_val)[0]
     val = np.nonzero(is_val)[0]
+    model.standardise_on(data["features"][idx].astype(np.float32))
     best, best_state = float("inf"), None
     opt = torch.optim.Adam(model.net.parameters(), lr=lr)
     steps = epochs * int(np.ceil(len(idx) / batch))
@@ -74,12 +87,12 @@ def train_metric(data: dict, kind: str, *, epochs: int = 25, seed: int = 0, batc
         total = 0.0
         for b0 in range(0, len(order), batch):
             sel = order[b0:b0 + batch]
-            t = torch.as_tensor(data["target"][sel].astype(np.float32))
-            s = torch.as_tensor(data["shown"][sel].astype(np.float32))
-            if rng.random() < 0.5:
-                t, s = t.flip(-1), s.flip(-1)
+            x = torch.as_tensor(data["features"][sel].astype(np.float32))
+            flips = [d for d, p in ((-1, rng.random()), (-2, rng.random())) if p < 0.5]
+            if flips:  # the metric does not depend on the picture's orientation
+                x = x.flip(flips)
             y = torch.as_tensor(data["jod"][sel])
-            pred = model.net(model.inputs(t, s))
+            pred = model.forward(x)
             loss = torch.mean((pred - y) ** 2)
             opt.zero_grad()
             loss.backward()
@@ -111,9 +124,7 @@ def _predict(model: DeepMetric, data: dict, idx: np.ndarray) -> np.ndarray:
     with torch.inference_mode():
         for b0 in range(0, len(idx), 16):
             sel = idx[b0:b0 + 16]
-            t = torch.as_tensor(data["target"][sel].astype(np.float32))
-            s = torch.as_tensor(data["shown"][sel].astype(np.float32))
-            preds.append(model.net(model.inputs(t, s)).numpy())
+            preds.append(model.score(torch.as_tensor(data["features"][sel].astype(np.float32))).numpy())
     return np.concatenate(preds)
 
 
@@ -130,6 +141,42 @@ def evaluate_metric(model: DeepMetric, data: dict, split: str = "test") -> dict:
     y = data["jod"][idx]
     return {"split": split, "pairs": int(len(idx)), "pearson": float(pearsonr(p, y)[0]),
             "spearman": float(spearmanr(p, y)[0]), "rmse": float(np.sqrt(np.mean((p - y) ** 2)))}
+
+
+def time_metrics(pairs: Path, labels: Path, models: dict[str, DeepMetric], count: int = 50,
+                 repeat: int = 5) -> dict:
+    """Speed against ColorVideoVDP on the same images: the first ``count`` test pairs.
+
+    ColorVideoVDP's time per pair is the one ``tools/metric_labels.py`` recorded when it judged the
+    pair. A learned metric's time covers what :func:`dualmod.evaluate` does for it: PU21 encoding of
+    the images it reads, block features and the network (the best of ``repeat`` calls per pair).
+    Medians over the pairs, in ms.
+    """
+    from ..metrics.pu21 import luminance_and_pu21
+
+    with open(labels, newline="") as fh:
+        rows = [r for r in csv.DictReader(fh) if r["split"] == "test" and r.get("seconds")][:count]
+    if not rows:
+        return {}
+    times: dict[str, list[float]] = {name: [] for name in models}
+    for r in rows:
+        with np.load(Path(pairs) / f"{int(r['id']):05d}.npz") as z:
+            target, shown = z["target"].astype(np.float32), z["shown"].astype(np.float32)
+        for name, model in models.items():
+            best = float("inf")
+            for _ in range(repeat):
+                t0 = time.perf_counter()
+                tp = luminance_and_pu21(target)[1] if model.kind == "fr" else None
+                model.predict(tp, luminance_and_pu21(shown)[1])
+                best = min(best, time.perf_counter() - t0)
+            times[name].append(best)
+    cvvdp = float(np.median([float(r["seconds"]) for r in rows])) * 1e3
+    out = {"pairs": len(rows), "size": list(target.shape[:2]), "cvvdp_ms": cvvdp}
+    for name, ts in times.items():
+        ms = float(np.median(ts)) * 1e3
+        out[f"{name}_ms"] = ms
+        out[f"{name}_speedup"] = cvvdp / ms
+    return out
 
 
 def save_weights(models: dict[str, DeepMetric], out: Path, extra: dict) -> Path:

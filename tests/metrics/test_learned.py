@@ -8,18 +8,41 @@ import pytest
 
 from dualmod.errors import DualmodError
 from dualmod.metrics import learned
-from dualmod.training.metric import evaluate_metric, save_weights, train_metric
+from dualmod.training.metric import evaluate_metric, features_dataset, save_weights, train_metric
 
 
 def fake_data(n=48, seed=0):
     rng = np.random.default_rng(seed)
-    target = (rng.random((n, 64, 96)) * 300).astype(np.float16)
+    target = (rng.random((n, 64, 96)) * 300).astype(np.float32)
     level = rng.random(n)
-    shown = (target.astype(np.float32) + 40 * level[:, None, None] * rng.standard_normal((n, 64, 96))).astype(
-        np.float16)
+    shown = (target + 40 * level[:, None, None] * rng.standard_normal((n, 64, 96))).astype(np.float32)
     jod = (10 - 3 * level).astype(np.float32)  # more noise, lower JOD
     split = np.where(np.arange(n) % 4 == 0, "test", "train")
-    return {"target": target, "shown": shown, "jod": jod, "split": split}
+    return features_dataset(target, shown, jod, split)
+
+
+def test_block_features_match_numpy():
+    rng = np.random.default_rng(3)
+    t = (rng.random((37, 50)) * 500).astype(np.float32)
+    s = (t + 30 * rng.standard_normal(t.shape)).astype(np.float32)
+    f = learned.block_features(t, s, block=4)
+    assert f.shape == (len(learned.FEATURES), 10, 13)  # partial blocks at the right and bottom edges
+    for by, bx in [(0, 0), (3, 7), (9, 12), (9, 0)]:
+        bt = t[4 * by:4 * by + 4, 4 * bx:4 * bx + 4].astype(np.float64) / 256
+        bs = s[4 * by:4 * by + 4, 4 * bx:4 * bx + 4].astype(np.float64) / 256
+        want = [bt.mean(), bs.mean(), bs.mean() - bt.mean(), np.sqrt(np.mean((bs - bt) ** 2)), bt.std(), bs.std(),
+                bs.max(), bs.min()]
+        np.testing.assert_allclose(f[:, by, bx], want, rtol=1e-4, atol=1e-6)
+    # identical images: no error, and the target's statistics are the shown image's
+    g = learned.block_features(t, t)
+    assert np.all(g[2:4] == 0) and np.array_equal(g[0], g[1]) and np.array_equal(g[4], g[5])
+    assert learned.block_size(270) == 4 and learned.block_size(1080) == 16 and learned.block_size(20) == 1
+
+
+def test_no_reference_model_ignores_the_target():
+    nr = learned.DeepMetric("nr", width=4)
+    x = np.random.default_rng(2).random((64, 96)).astype(np.float32) * 200
+    assert nr.predict(x, x) == nr.predict(None, x) == nr.predict(x[::-1].copy(), x)
 
 
 def test_training_reduces_the_loss_and_learns_the_trend():
@@ -53,3 +76,55 @@ def test_weights_round_trip_strictly(tmp_path, monkeypatch):
     with pytest.raises(DualmodError, match="version"):
         learned.load_model("fr")
     learned.load_model.cache_clear()
+
+
+def test_speed_is_timed_on_the_labelled_test_pairs(tmp_path):
+    from dualmod.training.metric import time_metrics
+
+    rng = np.random.default_rng(4)
+    rows = ["id,split,jod,seconds"]
+    for i, (split, sec) in enumerate([("train", 9.0), ("test", 0.2), ("test", 0.4), ("test", 0.3)]):
+        t = (rng.random((32, 48, 3)) * 200).astype(np.float16)
+        np.savez(tmp_path / f"{i:05d}.npz", target=t, shown=t)
+        rows.append(f"{i},{split},9.5,{sec}")
+    (tmp_path / "labels.csv").write_text("\n".join(rows) + "\n")
+    models = {"deep_fr": learned.DeepMetric("fr", width=4), "deep_nr": learned.DeepMetric("nr", width=4)}
+    speed = time_metrics(tmp_path, tmp_path / "labels.csv", models, count=2, repeat=1)
+    assert speed["pairs"] == 2 and speed["size"] == [32, 48]
+    assert speed["cvvdp_ms"] == pytest.approx(300.0)  # the median of the first two test pairs, not the train pair
+    for name in models:
+        assert speed[f"{name}_ms"] > 0
+        assert speed[f"{name}_speedup"] == pytest.approx(300.0 / speed[f"{name}_ms"])
+
+
+@pytest.fixture(scope="module")
+def shipped():
+    learned.load_model.cache_clear()
+    return learned.load_model("fr"), learned.load_model("nr")
+
+
+def test_shipped_models_load_strictly_and_score_like_the_teacher(shipped):
+    import torch
+    from scipy.ndimage import gaussian_filter
+
+    import dualmod as dm
+
+    fr, nr = shipped
+    assert fr.kind == "fr" and nr.kind == "nr"
+    for name in ("window", "night", "specular"):
+        t = dm.scene(name, 270, 480).astype(np.float32)
+        score = lambda shown, t=t: dm.evaluate(t, shown.astype(np.float32), metrics=["deep_fr"])["deep_fr"]  # noqa: E731
+        same = score(t)
+        assert 9.5 <= same <= 10.0  # ColorVideoVDP gives an image against itself 10 JOD
+        blur = [score(gaussian_filter(t, (s, s, 0))) for s in (1, 3, 8)]
+        clip = [score(np.minimum(t, c * t.max())) for c in (0.5, 0.2)]
+        # more degradation never scores higher, and the strongest costs at least half a JOD
+        for seq in ([same] + blur, [same] + clip):
+            assert all(b <= a + 0.02 for a, b in zip(seq, seq[1:])), (name, seq)
+            assert seq[-1] < same - 0.5, (name, seq)
+    # the numpy standardisation in predict is the network's own
+    x = np.random.default_rng(5).random((270, 480)).astype(np.float32) * 300
+    f = torch.from_numpy(learned.block_features(x, x * 0.9))[None]
+    with torch.inference_mode():
+        assert fr.predict(x, x * 0.9) == pytest.approx(float(fr.score(f)[0]), abs=1e-5)
+        assert nr.predict(None, x * 0.9) == pytest.approx(float(nr.score(f)[0]), abs=1e-5)
