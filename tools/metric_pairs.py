@@ -139,8 +139,8 @@ def main(argv=None) -> None:
                             shown=np.minimum(shown, 65000).astype(np.float16))
         specs.append({"id": i, "split": which, "source": source, **spec,
                       "pu21_psnr": dm.metrics.pu21_psnr(target, shown)})
-        if i % 50 == 0:
-            print(f"{i}/{args.count}", flush=True)
+        if (i - args.first) % 50 == 0:
+            print(f"{i - args.first}/{args.count}", flush=True)
     (args.out / "pairs.json").write_text(json.dumps({"seed": args.seed, "size": [H, W], "pairs": specs}, indent=1))
 
 

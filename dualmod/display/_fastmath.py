@@ -157,6 +157,29 @@ def invalid_bits(v):
     return or_i32(f32_bits(v - v), f32_bits(min(np.float32(0.0), v)))
 
 
+@nb.njit(parallel=True, cache=True, error_model="numpy")
+def _invalid_rows(a, flags):
+    for i in nb.prange(a.shape[0]):
+        row = a[i]
+        bad = np.int32(0)
+        for j in range(row.shape[0]):
+            bad = or_i32(bad, invalid_bits(row[j]))
+        flags[i] = bad
+
+
+def has_invalid_values(image: np.ndarray) -> bool:
+    """Whether a float32 image holds a NaN, ±Inf or negative value (−0.0 is valid), in one vectorised pass.
+
+    The same test as the LCD kernels' folded check (:func:`invalid_bits`), for callers with no kernel
+    pass to fold it into; no temporary arrays.
+    """
+    a = np.ascontiguousarray(image, dtype=np.float32)
+    a = a.reshape(a.shape[0], -1) if a.ndim > 1 else a.reshape(1, -1)
+    flags = np.empty(a.shape[0], np.int32)
+    _invalid_rows(a, flags)
+    return bool(flags.any())
+
+
 @intrinsic
 def mul_rounded(typingctx, a, b):
     """a·b for float32, rounded on its own: never fused into an FMA under ``fastmath={"contract"}``.

@@ -18,6 +18,7 @@ from ..panel import Panel
 from .backlight import backlight_model
 from .backlight import quantize_leds
 from . import _kernels
+from ._fastmath import has_invalid_values
 from .lcd import _invalid_target, lcd_model
 
 __all__ = ["Simulation", "simulate", "check_target"]
@@ -76,10 +77,10 @@ def check_target(panel: Panel, target, name: str = "target", *, values: bool = T
     a = np.ascontiguousarray(a, dtype=np.float32)
     if not values:
         return a
-    bad = ~np.isfinite(a)
-    if bad.any():
-        raise InputError(f"{name} has {int(bad.sum())} NaN/Inf values")
-    if a.min() < 0:
+    if has_invalid_values(a):  # one pass; the counts for the message only when something is wrong
+        bad = ~np.isfinite(a)
+        if bad.any():
+            raise InputError(f"{name} has {int(bad.sum())} NaN/Inf values")
         raise InputError(f"{name} has {int(np.sum(a < 0))} negative values (nits must be >= 0)")
     return a
 

@@ -12,8 +12,9 @@ from typing import Callable, Iterable
 
 import numpy as np
 
+from ..display._fastmath import has_invalid_values
 from ..errors import InputError
-from .context import Pair, has_invalid_values
+from .context import Pair
 from .cvvdp import cvvdp_jod
 from .display import clipped_fraction, contrast, halo, power, power_saving
 from .fidelity import delta_itp, pu21_psnr_metric, pu21_ssim

@@ -8,32 +8,10 @@ from functools import cached_property
 
 import numpy as np
 
-import numba as nb
-
-from ..display._fastmath import invalid_bits, or_i32
 from ..panel import Panel
 from .pu21 import luminance_and_pu21
 
-__all__ = ["Pair", "has_invalid_values"]
-
-
-@nb.njit(parallel=True, cache=True, error_model="numpy")
-def _invalid_rows(a, flags):
-    for i in nb.prange(a.shape[0]):
-        row = a[i]
-        bad = np.int32(0)
-        for j in range(row.shape[0]):
-            bad = or_i32(bad, invalid_bits(row[j]))
-        flags[i] = bad
-
-
-def has_invalid_values(image: np.ndarray) -> bool:
-    """Whether a float32 image holds a NaN, ±Inf or negative value (−0.0 is valid); one vectorised pass."""
-    a = np.ascontiguousarray(image, dtype=np.float32)
-    a = a.reshape(a.shape[0], -1) if a.ndim > 1 else a.reshape(1, -1)
-    flags = np.empty(a.shape[0], np.int32)
-    _invalid_rows(a, flags)
-    return bool(flags.any())
+__all__ = ["Pair"]
 
 
 @dataclass

@@ -96,7 +96,7 @@ def test_errors_and_optional_judge(img):
 
 
 def test_one_bad_value_anywhere_is_found():
-    from dualmod.metrics.context import has_invalid_values
+    from dualmod.display._fastmath import has_invalid_values
 
     rng = np.random.default_rng(7)
     img = (rng.random((13, 17, 3)) * 500).astype(np.float32)
