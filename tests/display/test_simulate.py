@@ -86,3 +86,19 @@ def test_one_value_decides_validity_in_both_lcd_kernels(value, ok, response):
     else:
         with pytest.raises(dm.InputError):
             dm.simulate(p, np.full(p.n_leds, 0.5), t)
+
+
+@pytest.mark.parametrize("value,message", [(np.nan, "1 NaN/Inf values"), (np.inf, "1 NaN/Inf values"),
+                                           (-1e-30, "1 negative values"), (-0.0, None), (3.4e38, None)])
+def test_check_target_scans_every_value(small_panel, value, message):
+    """The scan solvers without their own check (optimal) rely on: one value anywhere decides, and is counted."""
+    from dualmod.display.simulate import check_target
+
+    for where in [(0, 0, 0), (small_panel.height - 1, small_panel.width - 1, 2), (3, 5, 1)]:
+        t = np.full((small_panel.height, small_panel.width, 3), 50.0, np.float32)
+        t[where] = value
+        if message is None:
+            assert check_target(small_panel, t) is not None
+        else:
+            with pytest.raises(dm.InputError, match=message):
+                check_target(small_panel, t)
