@@ -148,12 +148,7 @@ def _net(in_channels: int, width: int = 16):
             self.head = nn.Sequential(nn.Linear(4 * w, 32), nn.ReLU(), nn.Linear(32, 1))
 
         def forward(self, x):
-            return self.standardised(self.standardise(x))
-
-        def standardise(self, x):
-            return (x - self.shift[:, None, None]) * self.scale[:, None, None]
-
-        def standardised(self, x):
+            """JOD of standardised block features (B, C, h, w) (:meth:`DeepMetric.inputs`)."""
             f = self.features(x)
             pooled = torch.cat([f.mean(dim=(2, 3)), f.amax(dim=(2, 3))], dim=1)
             return self.head(pooled)[:, 0] + 8.0  # JOD scores sit around 8–10
@@ -173,36 +168,43 @@ class DeepMetric:
         self.net = _net(len(self.channels), width)
 
     def standardise_on(self, features: np.ndarray) -> None:
-        """Set the input standardisation from training features (N, 8, h, w)."""
+        """Set the input standardisation from training features (N, 8, h, w), any float dtype."""
         import torch
 
-        x = np.asarray(features[:, self.channels], np.float64)
-        mu = x.mean(axis=(0, 2, 3))
-        sd = x.std(axis=(0, 2, 3))
-        self.net.shift.copy_(torch.as_tensor(mu, dtype=torch.float32))
-        self.net.scale.copy_(torch.as_tensor(1.0 / np.maximum(sd, 1e-6), dtype=torch.float32))
+        chans = [np.asarray(features[:, c]) for c in self.channels]
+        mu = [float(x.mean(dtype=np.float64)) for x in chans]
+        sd = [float(x.std(dtype=np.float64)) for x in chans]
+        self.net.shift.copy_(torch.tensor(mu, dtype=torch.float32))
+        self.net.scale.copy_(torch.tensor([1.0 / max(v, 1e-6) for v in sd], dtype=torch.float32))
 
-    def forward(self, features):
-        """JOD of a batch of block features (torch (B, 8, h, w)); differentiable, not clamped (training)."""
-        return self.net(features[:, self.channels])
+    def inputs(self, features: np.ndarray):
+        """The network's input (torch (B, C, h, w)) from block features (numpy (B, 8, h, w)): the model's
+        channels, standardised with the stored shift and scale. In numpy: on maps this small, torch's
+        per-operation overhead would cost more than the arithmetic."""
+        import torch
 
-    def score(self, features):
-        """What the metric reports for a batch of block features: :meth:`forward` clamped to JOD ≤ 10.
+        f = np.asarray(features)[:, self.channels].astype(np.float32)
+        x = (f - self.net.shift.numpy()[:, None, None]) * self.net.scale.numpy()[:, None, None]
+        return torch.from_numpy(x)
+
+    def forward(self, x):
+        """JOD of a batch of :meth:`inputs`; differentiable, not clamped (training)."""
+        return self.net(x)
+
+    def score(self, x):
+        """What the metric reports for a batch of :meth:`inputs`: :meth:`forward` clamped to JOD ≤ 10.
 
         10 JOD is ColorVideoVDP's score of an image against itself, the top of its scale.
         """
-        return self.forward(features).clamp(max=JOD_MAX)
+        return self.forward(x).clamp(max=JOD_MAX)
 
     def predict(self, target_pu: np.ndarray | None, shown_pu: np.ndarray) -> float:
         """JOD from PU21 maps (H, W) (``target_pu`` is ignored by ``nr`` models)."""
         import torch
 
-        f = block_features(target_pu if self.kind == "fr" else None, shown_pu)[self.channels]
-        shift = self.net.shift.numpy()[:, None, None]
-        scale = self.net.scale.numpy()[:, None, None]
-        x = (f - shift) * scale  # in numpy: on a map this small torch's per-op overhead is the larger cost
+        f = block_features(target_pu if self.kind == "fr" else None, shown_pu)
         with torch.inference_mode():
-            return min(float(self.net.standardised(torch.from_numpy(x)[None])[0]), JOD_MAX)
+            return float(self.score(self.inputs(f[None]))[0])
 
 
 def _weights_dir():

@@ -74,7 +74,7 @@ def train_metric(data: dict, kind: str, *, epochs: int = 60, seed: int = 0, batc
     is_val = train & np.isin(data.get("group", np.zeros(len(train), str)), list(val_groups))
     idx = np.nonzero(train & ~is_val)[0]
     val = np.nonzero(is_val)[0]
-    model.standardise_on(data["features"][idx].astype(np.float32))
+    model.standardise_on(data["features"][idx])
     best, best_state = float("inf"), None
     opt = torch.optim.Adam(model.net.parameters(), lr=lr)
     steps = epochs * int(np.ceil(len(idx) / batch))
@@ -87,7 +87,7 @@ def train_metric(data: dict, kind: str, *, epochs: int = 60, seed: int = 0, batc
         total = 0.0
         for b0 in range(0, len(order), batch):
             sel = order[b0:b0 + batch]
-            x = torch.as_tensor(data["features"][sel].astype(np.float32))
+            x = model.inputs(data["features"][sel])
             flips = [d for d, p in ((-1, rng.random()), (-2, rng.random())) if p < 0.5]
             if flips:  # the metric does not depend on the picture's orientation
                 x = x.flip(flips)
@@ -124,7 +124,7 @@ def _predict(model: DeepMetric, data: dict, idx: np.ndarray) -> np.ndarray:
     with torch.inference_mode():
         for b0 in range(0, len(idx), 16):
             sel = idx[b0:b0 + 16]
-            preds.append(model.score(torch.as_tensor(data["features"][sel].astype(np.float32))).numpy())
+            preds.append(model.score(model.inputs(data["features"][sel])).numpy())
     return np.concatenate(preds)
 
 

@@ -122,9 +122,23 @@ def test_shipped_models_load_strictly_and_score_like_the_teacher(shipped):
         for seq in ([same] + blur, [same] + clip):
             assert all(b <= a + 0.02 for a, b in zip(seq, seq[1:])), (name, seq)
             assert seq[-1] < same - 0.5, (name, seq)
-    # the numpy standardisation in predict is the network's own
+    # predict is the batched path on one image
     x = np.random.default_rng(5).random((270, 480)).astype(np.float32) * 300
-    f = torch.from_numpy(learned.block_features(x, x * 0.9))[None]
+    f = learned.block_features(x, x * 0.9)[None]
     with torch.inference_mode():
-        assert fr.predict(x, x * 0.9) == pytest.approx(float(fr.score(f)[0]), abs=1e-5)
-        assert nr.predict(None, x * 0.9) == pytest.approx(float(nr.score(f)[0]), abs=1e-5)
+        assert fr.predict(x, x * 0.9) == pytest.approx(float(fr.score(fr.inputs(f))[0]), abs=1e-6)
+        assert nr.predict(None, x * 0.9) == pytest.approx(float(nr.score(nr.inputs(f))[0]), abs=1e-6)
+
+
+def test_inputs_are_standardised_on_the_training_features():
+    data = fake_data(24)
+    for kind in ("fr", "nr"):
+        m = learned.DeepMetric(kind, width=4)
+        m.standardise_on(data["features"])
+        x = m.inputs(data["features"]).numpy().astype(np.float64)
+        assert x.shape[1] == len(m.channels)
+        raw = data["features"][:, m.channels].astype(np.float64)
+        varies = raw.std(axis=(0, 2, 3)) > 0  # 64-row images have 1-px blocks: their stds are all 0
+        assert varies.sum() >= 3
+        np.testing.assert_allclose(x.mean(axis=(0, 2, 3)), 0, atol=1e-3)
+        np.testing.assert_allclose(x.std(axis=(0, 2, 3)), varies.astype(float), rtol=1e-3, atol=1e-6)
