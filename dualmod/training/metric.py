@@ -143,33 +143,32 @@ def evaluate_metric(model: DeepMetric, data: dict, split: str = "test") -> dict:
             "spearman": float(spearmanr(p, y)[0]), "rmse": float(np.sqrt(np.mean((p - y) ** 2)))}
 
 
-def time_metrics(pairs: Path, labels: Path, models: dict[str, DeepMetric], count: int = 50,
-                 repeat: int = 5) -> dict:
+def time_metrics(pairs: Path, labels: Path, models: dict[str, DeepMetric], count: int = 50) -> dict:
     """Speed against ColorVideoVDP on the same images: the first ``count`` test pairs.
 
-    ColorVideoVDP's time per pair is the one ``tools/metric_labels.py`` recorded when it judged the
-    pair. A learned metric's time covers what :func:`dualmod.evaluate` does for it: PU21 encoding of
-    the images it reads, block features and the network (the best of ``repeat`` calls per pair).
-    Medians over the pairs, in ms.
+    Timed alike: ColorVideoVDP's time per pair is the one call ``tools/metric_labels.py`` recorded
+    when it judged the pair (in a warm process); each learned metric is warmed up on the first pair,
+    then called once per pair. Its time covers PU21 encoding of the images it reads, the block
+    features and the network (``dm.evaluate`` adds its input check). Medians over the pairs, in ms.
     """
-    from ..metrics.pu21 import luminance_and_pu21
-
     with open(labels, newline="") as fh:
         rows = [r for r in csv.DictReader(fh) if r["split"] == "test" and r.get("seconds")][:count]
     if not rows:
         return {}
+
+    def call(model, target, shown):
+        model.predict(pu21_of_rgb(target) if model.kind == "fr" else None, pu21_of_rgb(shown))
+
     times: dict[str, list[float]] = {name: [] for name in models}
-    for r in rows:
+    for k, r in enumerate(rows):
         with np.load(Path(pairs) / f"{int(r['id']):05d}.npz") as z:
             target, shown = z["target"].astype(np.float32), z["shown"].astype(np.float32)
         for name, model in models.items():
-            best = float("inf")
-            for _ in range(repeat):
-                t0 = time.perf_counter()
-                tp = luminance_and_pu21(target)[1] if model.kind == "fr" else None
-                model.predict(tp, luminance_and_pu21(shown)[1])
-                best = min(best, time.perf_counter() - t0)
-            times[name].append(best)
+            if k == 0:
+                call(model, target, shown)
+            t0 = time.perf_counter()
+            call(model, target, shown)
+            times[name].append(time.perf_counter() - t0)
     cvvdp = float(np.median([float(r["seconds"]) for r in rows])) * 1e3
     out = {"pairs": len(rows), "size": list(target.shape[:2]), "cvvdp_ms": cvvdp}
     for name, ts in times.items():

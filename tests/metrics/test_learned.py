@@ -89,7 +89,7 @@ def test_speed_is_timed_on_the_labelled_test_pairs(tmp_path):
         rows.append(f"{i},{split},9.5,{sec}")
     (tmp_path / "labels.csv").write_text("\n".join(rows) + "\n")
     models = {"deep_fr": learned.DeepMetric("fr", width=4), "deep_nr": learned.DeepMetric("nr", width=4)}
-    speed = time_metrics(tmp_path, tmp_path / "labels.csv", models, count=2, repeat=1)
+    speed = time_metrics(tmp_path, tmp_path / "labels.csv", models, count=2)
     assert speed["pairs"] == 2 and speed["size"] == [32, 48]
     assert speed["cvvdp_ms"] == pytest.approx(300.0)  # the median of the first two test pairs, not the train pair
     for name in models:
