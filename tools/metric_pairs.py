@@ -33,6 +33,7 @@ from pathlib import Path
 import numpy as np
 
 import dualmod as dm
+from dualmod._io import write_json
 from dualmod.imaging.inputs import read_split
 
 HDR = Path(__file__).resolve().parents[2] / "shared" / "data" / "hdr"
@@ -94,12 +95,14 @@ def main(argv=None) -> None:
     files = sorted(split)
     scenes = sorted(dm.imaging.SCENES)
     args.out.mkdir(parents=True, exist_ok=True)
-    specs = []
+    specs, runs = [], []
     if args.first:
-        old = json.loads((args.out / "pairs.json").read_text())["pairs"]
-        if any(p["id"] >= args.first for p in old):
+        old = json.loads((args.out / "pairs.json").read_text())
+        if any(p["id"] >= args.first for p in old["pairs"]):
             raise SystemExit(f"pairs.json already has ids >= {args.first}")
-        specs = old
+        specs = old["pairs"]
+        runs = old.get("runs") or [{"seed": old["seed"], "first": 0, "count": len(specs), "generic": 0.0}]
+    runs.append({"seed": args.seed, "first": args.first, "count": args.count, "generic": args.generic})
     train_files = [f for f in files if split[f] == "train"]
     cache: dict[str, np.ndarray] = {}
     warnings.simplefilter("ignore")
@@ -141,7 +144,8 @@ def main(argv=None) -> None:
                       "pu21_psnr": dm.metrics.pu21_psnr(target, shown)})
         if (i - args.first) % 50 == 0:
             print(f"{i - args.first}/{args.count}", flush=True)
-    (args.out / "pairs.json").write_text(json.dumps({"seed": args.seed, "size": [H, W], "pairs": specs}, indent=1))
+    # atomically: with --first this replaces the specs of every earlier pair
+    write_json(args.out / "pairs.json", {"runs": runs, "size": [H, W], "pairs": specs})
 
 
 if __name__ == "__main__":
