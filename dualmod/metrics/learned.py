@@ -183,7 +183,7 @@ class DeepMetric:
         per-operation overhead would cost more than the arithmetic."""
         import torch
 
-        f = np.asarray(features)[:, self.channels].astype(np.float32)
+        f = np.asarray(features)[:, self.channels].astype(np.float32, copy=False)
         x = (f - self.net.shift.numpy()[:, None, None]) * self.net.scale.numpy()[:, None, None]
         return torch.from_numpy(x)
 
