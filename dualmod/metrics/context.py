@@ -32,6 +32,12 @@ class Pair:
     def _d(self) -> tuple[np.ndarray, np.ndarray]:
         return luminance_and_pu21(self.displayed)
 
+    def encoded(self, which: str = "both") -> bool:
+        """Whether the PU21 map of the ``"target"``, the ``"displayed"`` image or ``"both"`` has been computed
+        (by an earlier metric), so a metric that can start from either the RGB images or the maps can pick."""
+        have = {"target": "_t" in self.__dict__, "displayed": "_d" in self.__dict__}
+        return have["target"] and have["displayed"] if which == "both" else have[which]
+
     @property
     def y_target(self) -> np.ndarray:
         """Rec.709 luminance of the target, cd/m² (H, W) float32."""

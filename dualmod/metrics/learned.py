@@ -21,12 +21,16 @@ reads four of the shown image alone
 
 Network. A fixed per-channel standardisation (learned from the training set, stored with the
 weights), four 3 × 3 convolutions of stride 2 with ReLU, global average and max pooling, and a
-two-layer regressor → JOD. No normalisation layers: ~25 k weights, about half a millisecond on two
-cores at any image size (the feature map is always about 68 × 120).
+two-layer regressor → JOD. No normalisation layers: ~25 k weights. Trained in torch; scored in numba
+(:meth:`DeepMetric.predict`): one pass from the RGB images (or the PU21 maps, when another metric has
+computed them) to the standardised features, four convolution kernels and a numpy head, about half a
+millisecond for the network at any image size (the feature map is always about 68 × 120), and no torch
+import. The two paths are tested equal.
 
-Weights ship as package data (``dualmod/metrics/weights/deep_{fr,nr}.pt``, under 120 KB each), are
-loaded with ``torch.load(weights_only=True)`` and ``strict=True`` after checking the format version
-and the SHA-256 recorded in ``weights/manifest.json``. ``dualmod train-metric`` reproduces them.
+Weights ship as package data (``dualmod/metrics/weights/deep_{fr,nr}.safetensors``, under 110 KB
+each), are read with ``safetensors.numpy`` (pure data, no code) after checking the format version and
+the SHA-256 recorded in ``weights/manifest.json``, and are loaded strictly: every tensor of the network
+with its shape, nothing else. ``dualmod train-metric`` reproduces them.
 
 References
 ----------
@@ -44,6 +48,7 @@ import numba as nb
 import numpy as np
 
 from .context import Pair
+from .pu21 import PU21_F32, luminance_px, pu21_px
 
 __all__ = ["DeepMetric", "deep_fr", "deep_nr", "load_model", "WEIGHTS_VERSION", "block_features", "block_size",
            "FEATURES", "FR_CHANNELS", "NR_CHANNELS"]
@@ -61,6 +66,9 @@ NR_CHANNELS = (1, 5, 6, 7)
 #: The top of the JOD scale (an image judged against itself); predictions are clamped to it.
 JOD_MAX = 10.0
 
+#: Added to the regressor's output: JOD scores sit around 8–10.
+JOD_OFFSET = 8.0
+
 #: Rows of the feature map at any image size (270 / 4 at the training size).
 FEATURE_ROWS = 67.5
 
@@ -68,6 +76,37 @@ FEATURE_ROWS = 67.5
 def block_size(height: int) -> int:
     """Block side in pixels for an image ``height`` rows high (4 at 270 rows, 16 at 1080)."""
     return max(1, int(round(height / FEATURE_ROWS)))
+
+
+@nb.njit(inline="always", error_model="numpy")
+def _stats(t, s, y0, y1, x0, x1):
+    """The :data:`FEATURES` of one block of PU21 maps t, s (rows y0:y1, columns x0:x1), before the 1/256
+    scale: two passes (means, then deviations), float32."""
+    n = np.float32((y1 - y0) * (x1 - x0))
+    st = np.float32(0.0)
+    ss = np.float32(0.0)
+    smax = np.float32(-np.inf)
+    smin = np.float32(np.inf)
+    for y in range(y0, y1):
+        for x in range(x0, x1):
+            st += t[y, x]
+            ss += s[y, x]
+            smax = max(smax, s[y, x])
+            smin = min(smin, s[y, x])
+    mt = st / n
+    ms = ss / n
+    vt = np.float32(0.0)
+    vs = np.float32(0.0)
+    e2 = np.float32(0.0)
+    for y in range(y0, y1):
+        for x in range(x0, x1):
+            dt = t[y, x] - mt
+            ds = s[y, x] - ms
+            e = s[y, x] - t[y, x]
+            vt += dt * dt
+            vs += ds * ds
+            e2 += e * e
+    return (mt, ms, ms - mt, np.sqrt(e2 / n), np.sqrt(vt / n), np.sqrt(vs / n), smax, smin)
 
 
 @nb.njit(parallel=True, cache=True, error_model="numpy")
@@ -80,39 +119,63 @@ def _block_features(t, s, block, out):
         y1 = min(y0 + block, h)
         for bx in range(wb):
             x0 = bx * block
-            x1 = min(x0 + block, w)
-            n = np.float32((y1 - y0) * (x1 - x0))
-            st = np.float32(0.0)
-            ss = np.float32(0.0)
-            smax = np.float32(-np.inf)
-            smin = np.float32(np.inf)
-            for y in range(y0, y1):
-                for x in range(x0, x1):
-                    st += t[y, x]
-                    ss += s[y, x]
-                    smax = max(smax, s[y, x])
-                    smin = min(smin, s[y, x])
-            mt = st / n
-            ms = ss / n
-            vt = np.float32(0.0)
-            vs = np.float32(0.0)
-            e2 = np.float32(0.0)
-            for y in range(y0, y1):
-                for x in range(x0, x1):
-                    dt = t[y, x] - mt
-                    ds = s[y, x] - ms
-                    e = s[y, x] - t[y, x]
-                    vt += dt * dt
-                    vs += ds * ds
-                    e2 += e * e
-            out[0, by, bx] = mt * scale
-            out[1, by, bx] = ms * scale
-            out[2, by, bx] = (ms - mt) * scale
-            out[3, by, bx] = np.sqrt(e2 / n) * scale
-            out[4, by, bx] = np.sqrt(vt / n) * scale
-            out[5, by, bx] = np.sqrt(vs / n) * scale
-            out[6, by, bx] = smax * scale
-            out[7, by, bx] = smin * scale
+            f = _stats(t, s, y0, y1, x0, min(x0 + block, w))
+            for k in range(len(f)):
+                out[k, by, bx] = f[k] * scale
+
+
+@nb.njit(inline="always", error_model="numpy")
+def _put_inputs(f, channels, shift, gain, out, by, bx):
+    """The chosen statistics f, scaled by 1/256 and standardised, into out[by, bx, :]."""
+    for k in range(len(channels)):
+        out[by, bx, k] = (f[channels[k]] * np.float32(1.0 / 256.0) - shift[k]) * gain[k]
+
+
+@nb.njit(parallel=True, cache=True, error_model="numpy")
+def _net_input_pu(target, shown, block, channels, shift, gain, out):
+    """:meth:`DeepMetric.inputs` of :func:`block_features` of PU21 maps (H, W), channels last: (hb, wb, C)."""
+    h, w = shown.shape
+    hb, wb = out.shape[0], out.shape[1]
+    for by in nb.prange(hb):
+        y0 = by * block
+        y1 = min(y0 + block, h)
+        for bx in range(wb):
+            x0 = bx * block
+            _put_inputs(_stats(target, shown, y0, y1, x0, min(x0 + block, w)), channels, shift, gain, out, by, bx)
+
+
+@nb.njit(inline="always", fastmath={"contract"})
+def _encode_band(rgb, y0, y1, band, p):
+    """PU21 of the luminance of rows y0:y1 of a linear RGB image into band (y1 − y0, W)."""
+    w = rgb.shape[1]
+    for y in range(y0, y1):
+        row = rgb[y]
+        b = band[y - y0]
+        for x in range(w):
+            b[x] = luminance_px(row[x, 0], row[x, 1], row[x, 2])
+        for x in range(w):
+            b[x] = pu21_px(b[x], p[0], p[1], p[2], p[3], p[4], p[5], p[6])
+
+
+@nb.njit(parallel=True, cache=True, error_model="numpy", fastmath={"contract"})
+def _net_input_rgb(target, shown, same, block, channels, shift, gain, out, p):
+    """:func:`_net_input_pu` from linear RGB images (H, W, 3) in cd/m², PU21-encoded here a band of
+    ``block`` rows at a time into per-thread scratch, so no full-size map is written. With ``same`` (a
+    no-reference model) the target is not read and the target-side statistics repeat the shown image's."""
+    h, w = shown.shape[0], shown.shape[1]
+    hb, wb = out.shape[0], out.shape[1]
+    for by in nb.prange(hb):
+        y0 = by * block
+        y1 = min(y0 + block, h)
+        sp = np.empty((y1 - y0, w), np.float32)
+        _encode_band(shown, y0, y1, sp, p)
+        tp = sp
+        if not same:
+            tp = np.empty((y1 - y0, w), np.float32)
+            _encode_band(target, y0, y1, tp, p)
+        for bx in range(wb):
+            x0 = bx * block
+            _put_inputs(_stats(tp, sp, 0, y1 - y0, x0, min(x0 + block, w)), channels, shift, gain, out, by, bx)
 
 
 def block_features(target_pu: np.ndarray | None, shown_pu: np.ndarray, block: int | None = None) -> np.ndarray:
@@ -128,6 +191,45 @@ def block_features(target_pu: np.ndarray | None, shown_pu: np.ndarray, block: in
     out = np.empty((len(FEATURES), -(-s.shape[0] // b), -(-s.shape[1] // b)), np.float32)
     _block_features(t, s, b, out)
     return out
+
+
+@nb.njit(parallel=True, cache=True, error_model="numpy", fastmath={"contract"})
+def _conv3x3_s2_relu(x, w, b, out):
+    """ReLU(conv(x)) with a 3 × 3 kernel, stride 2, zero padding 1, channels last: x (H, W, C),
+    w (3, 3, C, OC), b (OC,), out (ceil(H/2), ceil(W/2), OC); as ``nn.Conv2d(C, OC, 3, 2, 1)`` + ReLU.
+    The output channels are the inner loop, so each input value is one broadcast multiply-add."""
+    h, wd, c_in = x.shape
+    ho, wo, oc = out.shape
+    for oy in nb.prange(ho):
+        acc = np.empty(oc, np.float32)
+        for ox in range(wo):
+            for k in range(oc):
+                acc[k] = b[k]
+            for ky in range(3):
+                iy = 2 * oy - 1 + ky
+                if iy < 0 or iy >= h:
+                    continue
+                for kx in range(3):
+                    ix = 2 * ox - 1 + kx
+                    if ix < 0 or ix >= wd:
+                        continue
+                    for c in range(c_in):
+                        v = x[iy, ix, c]
+                        for k in range(oc):
+                            acc[k] += v * w[ky, kx, c, k]
+            for k in range(oc):
+                out[oy, ox, k] = max(acc[k], np.float32(0.0))
+
+
+def _state_shapes(in_channels: int, width: int) -> dict[str, tuple[int, ...]]:
+    """Every tensor of the network's state dict and its shape (what :func:`_net` builds)."""
+    w = width
+    shapes = {"shift": (in_channels,), "scale": (in_channels,)}
+    for i, (cin, cout) in enumerate([(in_channels, w), (w, 2 * w), (2 * w, 2 * w), (2 * w, 2 * w)]):
+        shapes[f"features.{2 * i}.weight"] = (cout, cin, 3, 3)
+        shapes[f"features.{2 * i}.bias"] = (cout,)
+    shapes.update({"head.0.weight": (32, 4 * w), "head.0.bias": (32,), "head.2.weight": (1, 32), "head.2.bias": (1,)})
+    return shapes
 
 
 def _net(in_channels: int, width: int = 16):
@@ -151,21 +253,50 @@ def _net(in_channels: int, width: int = 16):
             """JOD of standardised block features (B, C, h, w) (:meth:`DeepMetric.inputs`)."""
             f = self.features(x)
             pooled = torch.cat([f.mean(dim=(2, 3)), f.amax(dim=(2, 3))], dim=1)
-            return self.head(pooled)[:, 0] + 8.0  # JOD scores sit around 8–10
+            return self.head(pooled)[:, 0] + JOD_OFFSET
 
     return Net()
 
 
 class DeepMetric:
-    """A learned metric: ``kind`` "fr" (target and shown) or "nr" (shown only)."""
+    """A learned metric: ``kind`` "fr" (target and shown) or "nr" (shown only).
 
-    def __init__(self, kind: str, width: int = 16):
+    Two forms of one network: the torch module :attr:`net` (training, :meth:`forward`, :meth:`score`) and
+    numba kernels (:meth:`predict`, what ``dm.evaluate`` calls). A model made from a ``state`` (numpy
+    arrays, as :func:`load_model` reads them) predicts without importing torch; :attr:`net` is built from
+    that state when first used.
+    """
+
+    def __init__(self, kind: str, width: int = 16, state: dict[str, np.ndarray] | None = None):
         if kind not in ("fr", "nr"):
             raise ValueError(f"kind must be 'fr' or 'nr', got {kind!r}")
         self.kind = kind
         self.width = width
         self.channels = list(FR_CHANNELS if kind == "fr" else NR_CHANNELS)
-        self.net = _net(len(self.channels), width)
+        if state is not None:
+            want = _state_shapes(len(self.channels), width)
+            missing, unexpected = sorted(set(want) - set(state)), sorted(set(state) - set(want))
+            wrong = [k for k in want if k in state and tuple(state[k].shape) != want[k]]
+            if missing or unexpected or wrong:
+                raise ValueError(f"the weights do not fit a {kind} model of width {width}: missing {missing}, "
+                                 f"unexpected {unexpected}, wrong shape {wrong}")
+            state = {k: np.array(v, dtype=np.float32) for k, v in state.items()}
+        self._state = state
+        self._net = None
+        self._fast = None  # (key, what _infer reads), see _inference_weights
+
+    @property
+    def net(self):
+        """The torch module (built on first use; from the ``state`` the model was made with, strictly)."""
+        if self._net is None:
+            net = _net(len(self.channels), self.width)
+            if self._state is not None:
+                import torch
+
+                net.load_state_dict({k: torch.from_numpy(v.copy()) for k, v in self._state.items()}, strict=True)
+                net.eval()
+            self._net = net
+        return self._net
 
     def standardise_on(self, features: np.ndarray) -> None:
         """Set the input standardisation from training features (N, 8, h, w), any float dtype."""
@@ -198,13 +329,71 @@ class DeepMetric:
         """
         return self.forward(x).clamp(max=JOD_MAX)
 
-    def predict(self, target_pu: np.ndarray | None, shown_pu: np.ndarray) -> float:
-        """JOD from PU21 maps (H, W) (``target_pu`` is ignored by ``nr`` models)."""
-        import torch
+    def net_input(self, target: np.ndarray | None, shown: np.ndarray) -> np.ndarray:
+        """:meth:`inputs` of one pair in one numba pass, channels last: float32 (h, w, C).
 
-        f = block_features(target_pu if self.kind == "fr" else None, shown_pu)
-        with torch.inference_mode():
-            return float(self.score(self.inputs(f[None]))[0])
+        ``target`` and ``shown`` are both PU21 maps (H, W) or both linear RGB images (H, W, 3) in cd/m²;
+        from RGB, PU21 is computed a band of rows at a time and no full-size map is written. ``target``
+        is ignored by ``nr`` models. Equal to ``inputs(block_features(...))`` (tested).
+        """
+        s = np.ascontiguousarray(shown, dtype=np.float32)
+        if s.ndim not in (2, 3) or (s.ndim == 3 and s.shape[2] != 3):
+            raise ValueError(f"expected a PU21 map (H, W) or an RGB image (H, W, 3), got shape {s.shape}")
+        same = self.kind == "nr" or target is None
+        t = s if same else np.ascontiguousarray(target, dtype=np.float32)
+        if t.shape != s.shape:
+            raise ValueError(f"target and shown differ in shape: {t.shape} vs {s.shape}")
+        b = block_size(s.shape[0])
+        channels, shift, gain = self._inference_weights()[0]
+        out = np.empty((-(-s.shape[0] // b), -(-s.shape[1] // b), len(channels)), np.float32)
+        if s.ndim == 3:
+            _net_input_rgb(t, s, same, b, channels, shift, gain, out, np.array(PU21_F32))
+        else:
+            _net_input_pu(t, s, b, channels, shift, gain, out)
+        return out
+
+    def _inference_weights(self):
+        """What :meth:`net_input` and :meth:`_infer` read: ((channels, shift, gain), [(conv weight (3, 3, C, OC),
+        bias)], [(head weight (in, out) float64, bias)]). From the torch module once it exists, rebuilt
+        whenever one of its tensors has changed in place (torch counts in-place writes in ``_version``:
+        an optimiser step, loading a state dict); until then from the numpy state."""
+        if self._net is None and self._state is not None:
+            key, state = "state", self._state
+        else:
+            tensors = [*self.net.parameters(), *self.net.buffers()]
+            key = tuple(t._version for t in tensors) + tuple(id(t) for t in tensors)
+            state = None
+        if self._fast is None or self._fast[0] != key:
+            if state is None:
+                state = {k: v.detach().numpy() for k, v in self.net.state_dict().items()}
+            f32 = lambda k: np.ascontiguousarray(state[k], dtype=np.float32)  # noqa: E731
+            standardise = (np.array(self.channels, np.int64), f32("shift"), f32("scale"))
+            convs = [(np.ascontiguousarray(f32(f"features.{i}.weight").transpose(2, 3, 1, 0)), f32(f"features.{i}.bias"))
+                     for i in (0, 2, 4, 6)]
+            head = [(state[f"head.{i}.weight"].astype(np.float64).T, state[f"head.{i}.bias"].astype(np.float64))
+                    for i in (0, 2)]
+            self._fast = (key, (standardise, convs, head))
+        return self._fast[1]
+
+    def _infer(self, x: np.ndarray) -> float:
+        """:meth:`score` of one :meth:`net_input` (h, w, C) in numba and numpy, without torch: on a 68 × 120
+        map torch's per-operation overhead is most of its time. Equal to :meth:`score` (tested)."""
+        _, convs, head = self._inference_weights()
+        h = x
+        for weight, bias in convs:
+            out = np.empty(((h.shape[0] + 1) // 2, (h.shape[1] + 1) // 2, weight.shape[3]), np.float32)
+            _conv3x3_s2_relu(h, weight, bias, out)
+            h = out
+        f = h.reshape(-1, h.shape[2])
+        z = np.concatenate([f.mean(axis=0, dtype=np.float64), f.max(axis=0)])
+        (w1, b1), (w2, b2) = head
+        jod = float((np.maximum(z @ w1 + b1, 0.0) @ w2 + b2)[0]) + JOD_OFFSET
+        return min(jod, JOD_MAX)
+
+    def predict(self, target: np.ndarray | None, shown: np.ndarray) -> float:
+        """JOD of one pair: PU21 maps (H, W) or linear RGB images (H, W, 3) in cd/m² (``target`` is
+        ignored by ``nr`` models). What :meth:`score` gives for it, in a fraction of the time."""
+        return self._infer(self.net_input(target, shown))
 
 
 def _weights_dir():
@@ -213,22 +402,32 @@ def _weights_dir():
 
 @lru_cache(maxsize=2)
 def load_model(kind: str) -> DeepMetric:
-    """The shipped ``deep_fr`` / ``deep_nr`` model, checked (version, SHA-256) and loaded strictly."""
+    """The shipped ``deep_fr`` / ``deep_nr`` model, checked (version, SHA-256) and loaded strictly (every
+    tensor, every shape); without importing torch."""
     from .._weights import load_checked
+    from ..errors import DualmodError
 
-    state, entry = load_checked(_weights_dir(), f"deep_{kind}", WEIGHTS_VERSION,
+    state, entry = load_checked(_weights_dir(), f"deep_{kind}", WEIGHTS_VERSION, as_numpy=True,
                                 how_to_make="run 'dualmod train-metric' to produce them")
-    model = DeepMetric(kind, width=int(entry.get("width", 16)))
-    model.net.load_state_dict(state, strict=True)
-    model.net.eval()
-    return model
+    try:
+        return DeepMetric(kind, width=int(entry.get("width", 16)), state=state)
+    except ValueError as exc:
+        raise DualmodError(f"deep_{kind}: {exc}") from None
+
+
+def _predict(kind: str, pair: Pair) -> float:
+    # From the PU21 maps when an earlier metric has computed them; else from the RGB images in one pass.
+    model = load_model(kind)
+    if pair.encoded("both" if kind == "fr" else "displayed"):
+        return model.predict(pair.pu_target if kind == "fr" else None, pair.pu_displayed)
+    return model.predict(pair.target, pair.displayed)
 
 
 def deep_fr(pair: Pair) -> float:
     """Predicted ColorVideoVDP JOD of the shown image against the target (full reference)."""
-    return load_model("fr").predict(pair.pu_target, pair.pu_displayed)
+    return _predict("fr", pair)
 
 
 def deep_nr(pair: Pair) -> float:
     """Predicted ColorVideoVDP JOD of the shown image from the shown image alone (no reference)."""
-    return load_model("nr").predict(None, pair.pu_displayed)
+    return _predict("nr", pair)

@@ -33,6 +33,8 @@ PU21_BANDING_GLARE = (0.353487901, 0.3734658629, 8.277049286e-05, 0.9062562627, 
                       596.3148142)
 #: Luminance range of the encoding, cd/m².
 PU21_Y_MIN, PU21_Y_MAX = 0.005, 10000.0
+#: The parameters as float32, as the numba kernels take them.
+PU21_F32 = tuple(np.float32(v) for v in PU21_BANDING_GLARE)
 #: Peak value used for PSNR in the reference ``pu21_metric`` (PU21 of ~100 cd/m²).
 PU21_PSNR_PEAK = 256.0
 
@@ -93,23 +95,37 @@ def psnr_of_pu21(reference_pu21, test_pu21) -> float:
     return float("inf") if mse == 0 else 10.0 * np.log10(PU21_PSNR_PEAK**2 / mse)
 
 
+@nb.njit(inline="always", fastmath={"contract"})
+def pu21_px(y, p1, p2, p3, p4, p5, p6, p7):
+    """PU21 of one luminance value (float32 parameters): the clamp, then polynomial log2/exp2 powers.
+
+    Inlined into the numba kernels that encode images (here, and the learned metrics' feature pass), so
+    every PU21 map in the package comes from one expression.
+    """
+    y = min(max(y, np.float32(PU21_Y_MIN)), np.float32(PU21_Y_MAX))
+    yp = exp2f(p4 * log2f(y))
+    ratio = (p1 + p2 * yp) / (np.float32(1.0) + p3 * yp)
+    return max(p7 * (exp2f(p5 * log2f(ratio)) - p6), np.float32(0.0))
+
+
+@nb.njit(inline="always")
+def luminance_px(r, g, b):
+    """Rec.709 luminance of one linear RGB pixel (float32)."""
+    return np.float32(0.2126) * r + np.float32(0.7152) * g + np.float32(0.0722) * b
+
+
 @nb.njit(parallel=True, cache=True, error_model="numpy", fastmath={"contract"})
 def _pu21_of_rgb(rgb, lum, out, p1, p2, p3, p4, p5, p6, p7):
     """Rec.709 luminance of rgb (H, W, 3) float32 into lum, and its PU21 into out (polynomial log2/exp2)."""
     h, w, _ = rgb.shape
-    wr, wg, wb = np.float32(0.2126), np.float32(0.7152), np.float32(0.0722)
-    ymin, ymax = np.float32(PU21_Y_MIN), np.float32(PU21_Y_MAX)
     for i in nb.prange(h):
         row = rgb[i]
         yl = lum[i]
         o = out[i]
         for j in range(w):  # luminance first (strided reads), then the powers on a contiguous row
-            yl[j] = wr * row[j, 0] + wg * row[j, 1] + wb * row[j, 2]
+            yl[j] = luminance_px(row[j, 0], row[j, 1], row[j, 2])
         for j in range(w):
-            y = min(max(yl[j], ymin), ymax)
-            yp = exp2f(p4 * log2f(y))
-            ratio = (p1 + p2 * yp) / (np.float32(1.0) + p3 * yp)
-            o[j] = max(p7 * (exp2f(p5 * log2f(ratio)) - p6), np.float32(0.0))
+            o[j] = pu21_px(yl[j], p1, p2, p3, p4, p5, p6, p7)
 
 
 def luminance_and_pu21(rgb) -> tuple[np.ndarray, np.ndarray]:
@@ -122,8 +138,7 @@ def luminance_and_pu21(rgb) -> tuple[np.ndarray, np.ndarray]:
         raise ValueError(f"expected an (H, W, 3) image, got shape {a.shape}")
     lum = np.empty(a.shape[:2], np.float32)
     out = np.empty(a.shape[:2], np.float32)
-    p = [np.float32(v) for v in PU21_BANDING_GLARE]
-    _pu21_of_rgb(a, lum, out, *p)
+    _pu21_of_rgb(a, lum, out, *PU21_F32)
     return lum, out
 
 

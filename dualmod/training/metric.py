@@ -148,16 +148,13 @@ def time_metrics(pairs: Path, labels: Path, models: dict[str, DeepMetric], count
 
     Timed alike: ColorVideoVDP's time per pair is the one call ``tools/metric_labels.py`` recorded
     when it judged the pair (in a warm process); each learned metric is warmed up on the first pair,
-    then called once per pair. Its time covers PU21 encoding of the images it reads, the block
-    features and the network (``dm.evaluate`` adds its input check). Medians over the pairs, in ms.
+    then called once per pair on the RGB images, as a user calls it. Its time covers PU21 encoding, the
+    block features and the network (``dm.evaluate`` adds its input check). Medians over the pairs, in ms.
     """
     with open(labels, newline="") as fh:
         rows = [r for r in csv.DictReader(fh) if r["split"] == "test" and r.get("seconds")][:count]
     if not rows:
         return {}
-
-    def call(model, target, shown):
-        model.predict(pu21_of_rgb(target) if model.kind == "fr" else None, pu21_of_rgb(shown))
 
     times: dict[str, list[float]] = {name: [] for name in models}
     for k, r in enumerate(rows):
@@ -165,9 +162,9 @@ def time_metrics(pairs: Path, labels: Path, models: dict[str, DeepMetric], count
             target, shown = z["target"].astype(np.float32), z["shown"].astype(np.float32)
         for name, model in models.items():
             if k == 0:
-                call(model, target, shown)
+                model.predict(target, shown)
             t0 = time.perf_counter()
-            call(model, target, shown)
+            model.predict(target, shown)
             times[name].append(time.perf_counter() - t0)
     cvvdp = float(np.median([float(r["seconds"]) for r in rows])) * 1e3
     out = {"pairs": len(rows), "size": list(target.shape[:2]), "cvvdp_ms": cvvdp}
@@ -185,5 +182,5 @@ def save_weights(models: dict[str, DeepMetric], out: Path, extra: dict) -> Path:
     path = Path(out) / "manifest.json"
     for name, model in models.items():
         path = save_checked(out, name, model.net.state_dict(), WEIGHTS_VERSION,
-                            {"width": model.width, **extra.get(name, {})})
+                            {"width": model.width, **extra.get(name, {})}, container="safetensors")
     return path

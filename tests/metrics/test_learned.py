@@ -63,8 +63,9 @@ def test_weights_round_trip_strictly(tmp_path, monkeypatch):
     x = np.random.default_rng(1).random((64, 96)).astype(np.float32) * 200
     assert m.predict(x, x) == pytest.approx(fr.predict(x, x), rel=1e-6)
     # a corrupted file is refused
-    blob = (tmp_path / "deep_nr.pt").read_bytes()
-    (tmp_path / "deep_nr.pt").write_bytes(blob[:-1] + bytes([blob[-1] ^ 1]))
+    assert not list(tmp_path.glob("*.pt"))  # safetensors: pure data, read without torch
+    blob = (tmp_path / "deep_nr.safetensors").read_bytes()
+    (tmp_path / "deep_nr.safetensors").write_bytes(blob[:-1] + bytes([blob[-1] ^ 1]))
     learned.load_model.cache_clear()
     with pytest.raises(DualmodError, match="checksum"):
         learned.load_model("nr")
@@ -76,6 +77,72 @@ def test_weights_round_trip_strictly(tmp_path, monkeypatch):
     with pytest.raises(DualmodError, match="version"):
         learned.load_model("fr")
     learned.load_model.cache_clear()
+
+
+def test_weights_that_do_not_fit_the_network_are_refused(tmp_path, monkeypatch):
+    from dualmod._weights import save_checked
+
+    fr = learned.DeepMetric("fr", width=4)
+    monkeypatch.setattr(learned, "_weights_dir", lambda: tmp_path)
+    state = dict(fr.net.state_dict())
+    for change, why in [(lambda s: s.pop("head.2.bias"), "missing \\['head.2.bias'\\]"),
+                        (lambda s: s.update(extra=s["shift"]), "unexpected \\['extra'\\]"),
+                        (lambda s: s.update(shift=s["shift"][:3]), "wrong shape \\['shift'\\]")]:
+        bad = dict(state)
+        change(bad)
+        save_checked(tmp_path, "deep_fr", bad, learned.WEIGHTS_VERSION, {"width": 4}, container="safetensors")
+        learned.load_model.cache_clear()
+        with pytest.raises(DualmodError, match=why):
+            learned.load_model("fr")
+    learned.load_model.cache_clear()
+
+
+def test_shipped_metrics_run_without_importing_torch():
+    import subprocess
+    import sys
+
+    code = ("import sys, numpy as np, dualmod as dm\n"
+            "t = dm.scene('window', 135, 240).astype(np.float32)\n"
+            "s = dm.evaluate(t, 0.8 * t, metrics=['deep_fr', 'deep_nr'])\n"
+            "assert 'torch' not in sys.modules, 'torch was imported'\n"
+            "print(s['deep_fr'], s['deep_nr'])")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    fr, nr = map(float, out.stdout.split())
+    assert 0 < fr < 10 and 0 < nr <= 10
+
+
+@pytest.mark.parametrize("kind", ["fr", "nr"])
+@pytest.mark.parametrize("shape", [(64, 96), (70, 101)])  # whole blocks, and partial ones at both edges
+def test_one_pass_input_and_numba_network_equal_the_torch_path(kind, shape):
+    import torch
+
+    from dualmod.metrics.pu21 import pu21_of_rgb
+
+    rng = np.random.default_rng(7)
+    m = learned.DeepMetric(kind, width=4)
+    with torch.no_grad():  # a model whose weights and standardisation are not the defaults
+        for p in m.net.parameters():
+            p.copy_(torch.from_numpy(rng.standard_normal(tuple(p.shape)).astype(np.float32) * 0.5))
+        m.net.shift.copy_(torch.tensor(rng.random(len(m.channels)), dtype=torch.float32))
+        m.net.scale.copy_(torch.tensor(1 + rng.random(len(m.channels)), dtype=torch.float32))
+    t = (rng.random((*shape, 3)) ** 3 * 3000).astype(np.float32)
+    s = (t * rng.uniform(0.3, 1.3, t.shape)).astype(np.float32)
+    pt, ps = pu21_of_rgb(t), pu21_of_rgb(s)
+    f = learned.block_features(pt if kind == "fr" else None, ps)[None]
+    want = m.inputs(f)[0].permute(1, 2, 0).numpy()
+    np.testing.assert_array_equal(m.net_input(pt, ps), want)  # from the maps: the same float32 operations
+    np.testing.assert_allclose(m.net_input(t, s), want, rtol=1e-5, atol=1e-5)  # from RGB: PU21 in bands
+    with torch.inference_mode():
+        jod = float(m.forward(m.inputs(f))[0])
+    assert m.predict(pt, ps) == pytest.approx(min(jod, learned.JOD_MAX), abs=1e-4)
+    assert m.predict(t, s) == pytest.approx(m.predict(pt, ps), abs=1e-4)
+    # an optimiser step changes the weights in place: predict follows it
+    with torch.no_grad():
+        m.net.head[2].bias.add_(1.0)
+    assert m.predict(pt, ps) == pytest.approx(min(jod + 1.0, learned.JOD_MAX), abs=1e-4)
+    with pytest.raises(ValueError, match="differ in shape" if kind == "fr" else "expected a PU21 map"):
+        m.net_input(pt[:-1], ps) if kind == "fr" else m.net_input(None, ps[:, :, None])
 
 
 def test_speed_is_timed_on_the_labelled_test_pairs(tmp_path):
