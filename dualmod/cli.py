@@ -478,8 +478,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--panel", default="fald-1080p-576", help="panel profile name or .toml path")
     p.add_argument("--method", default="max", help="dimming solver (see 'dualmod methods')")
     p.add_argument("--temporal", default=None,
-                   help="temporal filter: attack=,decay=,cut=,scene_cut= or 'off' (default attack=1,decay=0.15; "
-                        "off with --lookahead)")
+                   help="temporal filter: attack=,decay=,cut=,scene_cut=,hold=,anchor= or 'off' (default "
+                        "attack=1,decay=0.15; off with --lookahead); anchor= is the price of moving away from the "
+                        "last frame's LEDs for solvers that take one (optimal; 0: none)")
     p.add_argument("--out", required=True, help="output folder (frames/, leds/, metrics.csv, summary.json)")
     p.add_argument("--shown", help="write the shown frames as this HDR10 video instead of OUT/frames/")
     p.add_argument("--lookahead", type=float, metavar="SLOPE",

@@ -19,6 +19,11 @@ The per-frame work — solving (:func:`_solve_frame`), then simulating, writing 
 up to a few frames ahead. Everything sequential — reading, the scene-cut detector, the temporal filter,
 the rows and the temporal statistics — stays in this process and in frame order, which is why both
 give the same result. The "seconds" column is a frame's solve + finish time wherever they ran.
+
+A solver that takes an ``anchor`` (``optimal``) is, with the temporal filter on, given its own solution
+for the previous frame of the same shot (``--temporal anchor=μ``, see
+:func:`~dualmod.dimming.optimal.optimal`): its solves are then chained, each waiting for the one
+before it, wherever they run; simulating, writing and scoring still run ahead.
 """
 
 from __future__ import annotations
@@ -43,16 +48,17 @@ ROWS_EVERY_S = 5.0
 
 
 def parse_temporal(text: str | None) -> dict | None:
-    """``"attack=1,decay=0.15,cut=0.25,scene_cut=0.1,hold=0.05"`` (any subset) → options; ``"off"``/None → None."""
+    """``"attack=1,decay=0.15,cut=0.25,scene_cut=0.1,hold=0.05,anchor=0.001"`` (any subset) → options;
+    ``"off"``/None → None."""
     if text is None or text.strip().lower() in ("off", "none", ""):
         return None
     out = {}
     for part in text.split(","):
         key, sep, value = part.partition("=")
         key = key.strip()
-        if not sep or key not in ("attack", "decay", "cut", "scene_cut", "hold"):
-            raise InputError(f"--temporal: {part!r}: give attack=, decay=, cut=, scene_cut=, hold= (numbers, cut and "
-                             "scene_cut may be 'none'), or 'off'")
+        if not sep or key not in ("attack", "decay", "cut", "scene_cut", "hold", "anchor"):
+            raise InputError(f"--temporal: {part!r}: give attack=, decay=, cut=, scene_cut=, hold=, anchor= (numbers, "
+                             "cut and scene_cut may be 'none'), or 'off'")
         v = value.strip().lower()
         try:
             out[key] = None if v == "none" and key in ("cut", "scene_cut") else float(v)
@@ -76,6 +82,21 @@ class _Solver:
         else:
             self.ts = None
             self.scenes = SceneCutDetector()  # cuts are still marked for the metrics
+        self.options = self.ts.options if self.ts is not None else options  # what each frame is solved with
+        # a solver that takes an anchor (optimal) gets its own last solution, within a shot: frames are chained
+        anchored = self.ts is not None and self.ts.anchored
+        scene_cut = (temporal or {}).get("scene_cut", 0.1)
+        self.chain_scenes = SceneCutDetector(scene_cut) if anchored and scene_cut is not None else None
+        self.anchored = anchored
+        self.last_job = None  # the previous frame's solve (a future of (raw, seconds)) or (raw, 0.0) if resumed
+
+    def anchor_for(self, target, known_cut: bool):
+        """What the next frame's solve takes as ``after`` (:func:`_solve_frame`): the previous frame's solve, or
+        None (not anchored, first frame, scene cut). Call once per frame, in order, before submitting it."""
+        if not self.anchored:
+            return None
+        scene = self.chain_scenes is not None and self.chain_scenes(target)
+        return None if scene or known_cut else self.last_job
 
     def step(self, panel, target, raw: np.ndarray) -> tuple[np.ndarray, np.ndarray, bool]:
         """(sent, raw, is_cut) for the next frame, given the solver's ``raw`` LED frame for it."""
@@ -93,10 +114,13 @@ class _Solver:
 
 
 # ------------------------------------------------------------------ per-frame work (runs anywhere)
-def _solve_frame(panel, target, method: str, options: dict) -> tuple[np.ndarray, float]:
-    """The solver's LED frame for one target, and the seconds it took."""
+def _solve_frame(panel, target, method: str, options: dict, after: tuple | None = None) -> tuple[np.ndarray, float]:
+    """The solver's LED frame for one target, and the seconds it took. ``after``: the previous frame's
+    (raw LEDs, seconds), whose LEDs the solver takes as its ``anchor``."""
     from .dimming import solve
 
+    if after is not None:
+        options = {**options, "anchor": after[0]}
     t0 = time.perf_counter()
     raw = solve(panel, target, method=method, **options)  # solve() applies the power cap
     return raw, time.perf_counter() - t0
@@ -219,7 +243,8 @@ def run_video(source, panel, method: str, out, *, temporal: dict | None = None, 
     out : path
         Output folder.
     temporal : dict or None
-        :class:`~dualmod.dimming.temporal.TemporalSolver` options; None solves every frame on its own.
+        :class:`~dualmod.dimming.temporal.TemporalSolver` options (``anchor`` included); None solves every
+        frame on its own.
     shown : path, optional
         Write the shown frames as this HDR10 video instead of ``OUT/frames/``.
     exposure : "auto" or float
@@ -329,11 +354,14 @@ def run_video(source, panel, method: str, out, *, temporal: dict | None = None, 
         for k, target, _ in frames():
             led_file = out / "leds" / f"leds_{k:05d}.npz"
             tf = ex.scatter(target)
+            after = solver.anchor_for(target, k in known_cuts) if plan is None else None
             if sink.done(k) and led_file.is_file() and k in old_rows:
                 with np.load(led_file) as z:
                     job = (z["sent"], z["raw"])
+                solver.last_job = (job[1], 0.0)
             else:
-                job = None if plan is not None else ex.submit(_solve_frame, panel_f, tf, method, options)
+                job = None if plan is not None else ex.submit(_solve_frame, panel_f, tf, method, solver.options, after)
+                solver.last_job = job
             solving.append((k, led_file, target, tf, job))
             while len(solving) > window:
                 advance()

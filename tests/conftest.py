@@ -38,3 +38,19 @@ def rng():
 @pytest.fixture
 def small_panel():
     return make_panel()
+
+
+@pytest.fixture
+def anchored_probe():
+    """A solver that takes an ``anchor`` and records what it was given: the LEDs follow the picture's mean."""
+    from dualmod.dimming import SOLVERS, register
+
+    calls = []
+
+    def probe(panel, target, *, anchor=None, anchor_weight=1e-4):
+        calls.append((None if anchor is None else np.array(anchor), anchor_weight))
+        return np.full(panel.n_leds, min(1.0, float(np.mean(target)) / panel.peak_nits))
+
+    register("anchored_probe", probe)
+    yield calls
+    del SOLVERS["anchored_probe"]

@@ -271,3 +271,36 @@ def test_lookahead_with_the_causal_filter_is_refused(tmp_path, capsys):
     assert not (tmp_path / "leds").exists()  # refused before anything is read or written
     assert main(argv) == 0  # --lookahead alone turns the causal filter off
     assert json.loads((tmp_path / "summary.json").read_text())["temporal"] is None
+
+
+def test_video_chains_an_anchored_solver_within_shots_and_when_resumed(panel, tmp_path, anchored_probe):
+    """A solver that takes an anchor gets the previous frame's raw LEDs, except on the first frame and at a
+    cut; resuming after an interruption hands it the same anchors (from the LED files) as the full run."""
+    n = 20
+    cut = sequence_cuts("flicker", n)
+    src = open_frames("builtin:flicker", size=(panel.height, panel.width), frames=n)
+    temporal = parse_temporal("attack=1,decay=0.15,cut=none,anchor=0.002")  # cuts: the pictures only
+    first = run_video(src, panel, "anchored_probe", tmp_path / "run", temporal=temporal)
+    assert first["cut_frames"] == cut and len(anchored_probe) == n
+    raws = []
+    for k in range(n):
+        with np.load(tmp_path / "run" / "leds" / f"leds_{k:05d}.npz") as z:
+            raws.append(z["raw"])
+    for k, (anchor, weight) in enumerate(anchored_probe):
+        assert weight == 0.002
+        if k == 0 or k in cut:
+            assert anchor is None, k
+        else:
+            np.testing.assert_array_equal(anchor, raws[k - 1])
+    full = list(anchored_probe)
+    anchored_probe.clear()
+    for k in range(n - 6, n):
+        (tmp_path / "run" / "frames" / f"frame_{k:05d}.exr").unlink()
+    again = run_video(src, panel, "anchored_probe", tmp_path / "run", temporal=temporal)
+    assert again["resumed"] == n - 6 and len(anchored_probe) == 6
+    for (a, _), (b, _) in zip(anchored_probe, full[n - 6:]):
+        assert (a is None and b is None) or np.array_equal(a, b)
+    # --temporal off: every frame on its own
+    anchored_probe.clear()
+    run_video(src, panel, "anchored_probe", tmp_path / "off", temporal=None)
+    assert all(a is None for a, _ in anchored_probe)

@@ -23,7 +23,7 @@ from .iterative import min_power_lp, seetzen2004, zerman
 from .optimal import optimal
 from .heuristics import cho_dimming, global_dimming, max_dimming, mean_dimming, percentile_dimming, sqrt_dimming
 
-__all__ = ["SOLVERS", "solve", "methods", "register", "apply_power_cap", "check_method"]
+__all__ = ["SOLVERS", "solve", "methods", "register", "apply_power_cap", "check_method", "takes_anchor"]
 
 Solver = Callable[..., np.ndarray]
 
@@ -88,6 +88,12 @@ def check_method(method: str, options: dict | None = None) -> str:
         raise InputError(f"method {key!r} does not take option(s) {', '.join(unknown)}; "
                          f"its options: {', '.join(valid) or 'none'}")
     return key
+
+
+def takes_anchor(method: str) -> bool:
+    """Whether a registered solver takes an ``anchor`` option: the previous video frame's LEDs, which it
+    stays near where the picture does not decide (``optimal``; see :func:`~dualmod.dimming.optimal.optimal`)."""
+    return "anchor" in inspect.signature(SOLVERS[check_method(method)]).parameters
 
 
 def solve(panel: Panel, target, method: str = "global", **options) -> np.ndarray:

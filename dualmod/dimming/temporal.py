@@ -163,6 +163,11 @@ class TemporalSolver:
     attack, decay, cut, hold : see :class:`TemporalFilter`
     scene_cut : float or None
         Threshold of the :class:`SceneCutDetector` on the targets; None: only the LED-based ``cut``.
+    anchor : float, optional
+        For a solver that takes an ``anchor`` (``optimal``): μ, the price of moving its LEDs away from its
+        own solution for the last frame (the ``anchor_weight`` option); None: the solver's default, 0:
+        solve every frame on its own. Not passed at a scene cut (:class:`SceneCutDetector`) or on the
+        first frame.
     **options
         Passed to the solver.
 
@@ -180,9 +185,16 @@ class TemporalSolver:
     """
 
     def __init__(self, method: str, *, attack: float = 1.0, decay: float = 0.15, cut: float | None = 0.25,
-                 scene_cut: float | None = 0.1, hold: float = HOLD, **options):
+                 scene_cut: float | None = 0.1, hold: float = HOLD, anchor: float | None = None, **options):
+        from . import takes_anchor
+
+        if anchor is not None and not anchor >= 0:
+            raise ValueError(f"anchor must be a price >= 0, got {anchor}")
         self.method = method
         self.options = options
+        self.anchored = takes_anchor(method) and anchor != 0 and "anchor" not in options
+        if self.anchored and anchor is not None:
+            self.options = {**options, "anchor_weight": float(anchor)}
         self.filter = TemporalFilter(attack, decay, cut, hold)
         self.scenes = SceneCutDetector(scene_cut) if scene_cut is not None else None
         self.frame = 0
@@ -191,14 +203,20 @@ class TemporalSolver:
     def __call__(self, panel, target) -> np.ndarray:
         from . import solve
 
-        return self.step(panel, target, solve(panel, target, method=self.method, **self.options))
+        scene = self.scenes is not None and self.scenes(target)
+        options = self.options
+        if self.anchored and not scene and self.last_raw is not None:
+            options = {**options, "anchor": self.last_raw}
+        return self.step(panel, target, solve(panel, target, method=self.method, **options), scene=scene)
 
-    def step(self, panel, target, raw) -> np.ndarray:
+    def step(self, panel, target, raw, scene: bool | None = None) -> np.ndarray:
         """What :meth:`__call__` does after solving: ``raw`` is the solver's LED frame for ``target`` (solved
-        elsewhere, e.g. on a Dask worker); the frames must still come in order."""
+        elsewhere, e.g. on a Dask worker); the frames must still come in order. ``scene``: whether the
+        :class:`SceneCutDetector` has already flagged this frame (None: ask it now)."""
         from . import apply_power_cap
 
-        scene = self.scenes is not None and self.scenes(target)
+        if scene is None:
+            scene = self.scenes is not None and self.scenes(target)
         if scene:
             self.filter.reset()
         before = self.filter.cuts

@@ -2,6 +2,7 @@
 import dataclasses
 
 import numpy as np
+import pytest
 
 import dualmod as dm
 from dualmod.dimming.optimal import optimize_leds
@@ -64,3 +65,24 @@ def test_power_budget_max_keeps_max_power_and_never_loses_to_max():
     assert leds.mean() <= warm.mean() + 1e-6
     q = lambda L: pu21_psnr(t, dm.simulate(p, L, t).displayed)  # noqa: E731
     assert q(leds) >= q(warm) - 0.05  # the best iterate is kept; at full resolution it may tie
+
+
+def test_anchor_keeps_a_still_scene_still_under_grain():
+    """Two frames of one still picture under 1 % grain: solved on their own, optimal's LEDs jump (the loss is
+    flat wherever the LCD compensates); anchored to the first frame's solution they stay, at no quality cost."""
+    p = make_panel(width=160, height=90, rows=9, cols=16, peak=1000.0, psf={"model": "gaussian", "sigma": 10.0},
+                   lcd={"response": "gamma", "gamma": 2.2, "bit_depth": 8, "contrast_ratio": 2000.0})
+    t = np.minimum(dm.scene("specular", 90, 160), 1000.0)
+    rng = np.random.default_rng(0)
+    frames = [(t * (1 + 0.01 * rng.standard_normal(t.shape))).astype(np.float32) for _ in range(2)]
+    first = optimize_leds(p, frames[0]).leds
+    alone = optimize_leds(p, frames[1]).leds
+    anchored = optimize_leds(p, frames[1], anchor=first).leds
+    jump = lambda x: float(np.sqrt(np.mean((x - first) ** 2)))  # noqa: E731
+    q = lambda x: pu21_psnr(frames[1], dm.simulate(p, x, frames[1]).displayed)  # noqa: E731
+    assert jump(alone) > 0.05 and jump(anchored) < 0.2 * jump(alone), (jump(anchored), jump(alone))
+    assert q(anchored) > q(alone) - 0.3
+    with pytest.raises(ValueError, match="shape"):
+        optimize_leds(p, frames[1], anchor=first[:-1])
+    with pytest.raises(ValueError, match="anchor_weight"):
+        optimize_leds(p, frames[1], anchor=first, anchor_weight=-1.0)

@@ -98,3 +98,25 @@ def test_restore_continues_exactly_like_solving():
     for k in range(5, 8):
         np.testing.assert_allclose(b(p, frames[k]), sent[k])
     assert b.cut_frames == a.cut_frames
+
+
+def test_temporal_solver_anchors_to_its_last_solution_within_a_shot(anchored_probe):
+    p = make_panel(width=96, height=54, rows=3, cols=6)
+    dim, bright = (np.full((54, 96, 3), v * p.peak_nits, np.float32) for v in (0.05, 0.8))
+    ts = TemporalSolver("anchored_probe", anchor=0.01)
+    assert ts.anchored
+    for t in (dim, dim * 1.01, bright, bright):  # the third frame is a cut
+        ts(p, t)
+    anchors = [a for a, _ in anchored_probe]
+    assert anchors[0] is None and anchors[2] is None and ts.cut_frames == [2]
+    np.testing.assert_allclose(anchors[1], np.full(p.n_leds, 0.05), rtol=1e-6)  # frame 0's raw solution
+    np.testing.assert_allclose(anchors[3], np.full(p.n_leds, 0.8), rtol=1e-6)
+    assert {w for _, w in anchored_probe} == {0.01}
+    anchored_probe.clear()
+    off = TemporalSolver("anchored_probe", anchor=0)  # 0: every frame on its own
+    for t in (dim, dim):
+        off(p, t)
+    assert not off.anchored and [a for a, _ in anchored_probe] == [None, None]
+    assert not TemporalSolver("max").anchored  # max takes no anchor
+    with pytest.raises(ValueError, match="anchor"):
+        TemporalSolver("anchored_probe", anchor=-1)
