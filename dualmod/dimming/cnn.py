@@ -28,6 +28,11 @@ positions (bilinear), so any layout works. RGB backlights run the network once p
 
 ``power_budget`` (a mean level, or ``"max"`` for the ``max`` heuristic's) is met by bisection on
 the control input, then, past the control's reach, by uniform scaling.
+
+``refine`` = k > 0 then takes k iterations of ``optimal``'s spectral projected gradient from the
+network's frame, on a twin grid half as fine as ``optimal``'s (longer side :data:`REFINE_SIDE` px),
+with the same ``power_weight`` and ``power_budget``: the network does the global work, the optimiser
+polishes (a few iterations cost about as much as the network itself; see the README for numbers).
 """
 
 from __future__ import annotations
@@ -248,8 +253,12 @@ def load_model() -> CnnModel:
     return model
 
 
+#: Longer side (px) of the twin grid on which ``refine`` iterates (``optimal``'s default is 480).
+REFINE_SIDE = 240
+
+
 def cnn(panel: Panel, target: np.ndarray, *, power_weight: float = 0.0,
-        power_budget: float | str | None = None) -> np.ndarray:
+        power_budget: float | str | None = None, refine: int = 0) -> np.ndarray:
     """LED levels from the shipped CNN (``cnn``).
 
     Parameters
@@ -262,7 +271,25 @@ def cnn(panel: Panel, target: np.ndarray, *, power_weight: float = 0.0,
         A cap on the mean LED level; ``"max"`` uses the ``max`` heuristic's power. The control input
         is searched (bisection over λ) so the network itself meets the budget; what is still above it
         is scaled down uniformly.
+    refine : int
+        Iterations of ``optimal``'s solver started from the network's frame (0: the network alone).
+        The result is never worse than the network's on the refinement's grid.
     """
+    steps = int(refine) if float(refine).is_integer() else -1
+    if not 0 <= steps <= 1000:
+        raise ValueError(f"refine must be a whole number of iterations in [0, 1000], got {refine!r}")
+    leds = _network_leds(panel, target, power_weight, power_budget)
+    if steps == 0:
+        return leds
+    from .optimal import optimize_leds
+
+    s = REFINE_SIDE / max(panel.width, panel.height)
+    size = (max(1, round(panel.height * s)), max(1, round(panel.width * s))) if s < 1 else None
+    return optimize_leds(panel, target, power_weight=power_weight, steps=steps, size=size, warm_start=leds,
+                         tol=0.0, power_budget=power_budget).leds
+
+
+def _network_leds(panel: Panel, target: np.ndarray, power_weight: float, power_budget) -> np.ndarray:
     model = load_model()
     channels = [-1] if panel.leds.channels == 1 else [0, 1, 2]
     feats = [features(panel, target, 0.0, channel=c) for c in channels]      # once; λ only changes the control

@@ -368,8 +368,8 @@ class DeepMetric:
                 state = {k: v.detach().numpy() for k, v in self.net.state_dict().items()}
             f32 = lambda k: np.ascontiguousarray(state[k], dtype=np.float32)  # noqa: E731
             standardise = (np.array(self.channels, np.int64), f32("shift"), f32("scale"))
-            convs = [(np.ascontiguousarray(f32(f"features.{i}.weight").transpose(2, 3, 1, 0)), f32(f"features.{i}.bias"))
-                     for i in (0, 2, 4, 6)]
+            convs = [(np.ascontiguousarray(f32(f"features.{i}.weight").transpose(2, 3, 1, 0)),
+                      f32(f"features.{i}.bias")) for i in (0, 2, 4, 6)]
             head = [(state[f"head.{i}.weight"].astype(np.float64).T, state[f"head.{i}.bias"].astype(np.float64))
                     for i in (0, 2)]
             self._fast = (key, (standardise, convs, head))
