@@ -76,6 +76,10 @@ def test_frame_folders_and_bad_sources(tmp_path):
     (tmp_path / "junk.mp4").write_bytes(b"\x00" * 100)
     with pytest.raises(ImageReadError, match="not a readable video"):
         open_frames(str(tmp_path / "junk.mp4"))
+    with pytest.raises(InputError, match="at least 4 frames"):
+        open_frames("builtin:grain", size=(18, 32), frames=2)
+    with pytest.raises(InputError, match="unknown sequence"):
+        open_frames("builtin:nope", size=(18, 32))
 
 
 @pytest.mark.parametrize("name", ["flicker", "grain"])

@@ -331,7 +331,10 @@ def open_frames(spec: str, *, size: tuple[int, int] | None = None, frames: int =
         name = spec.split(":", 1)[1]
         if size is None:
             raise InputError("a builtin sequence needs a size (the panel's)")
-        sequence(name, frames, *size)  # validates the name and frame count now
+        try:
+            sequence(name, frames, *size)  # validates the name and frame count now
+        except ValueError as exc:
+            raise InputError(f"{spec}: {exc}") from None
         return FrameSource(spec, lambda: sequence(name, frames, *size), frames, fps, sequence_cuts(name, frames))
     path = Path(spec)
     if path.is_dir():
@@ -341,7 +344,7 @@ def open_frames(spec: str, *, size: tuple[int, int] | None = None, frames: int =
     if path.suffix.lower() in VIDEO_SUFFIXES:
         return _video(path)
     raise InputError(f"{spec}: give a folder of frames, an HDR10 video ({', '.join(VIDEO_SUFFIXES)}) "
-                     "or builtin:flicker")
+                     "or builtin:flicker / builtin:grain")
 
 
 class FrameSink:
