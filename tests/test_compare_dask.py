@@ -91,23 +91,56 @@ def test_video_encoded_on_dask_workers_is_the_serial_file(tmp_path):
     assert (tmp_path / "s.mp4").read_bytes() == (tmp_path / "d.mp4").read_bytes()
 
 
+def _small_panel(tmp_path):
+    """proto-16x9-rgb at a quarter of its size with one channel, as a profile file."""
+    from pathlib import Path
+
+    import dualmod
+
+    proto = (Path(dualmod.__file__).parent / "profiles" / "proto-16x9-rgb.toml").read_text()
+    small = tmp_path / "small.toml"
+    small.write_text(proto.replace('"proto-16x9-rgb"', '"small"').replace("width = 1280", "width = 320")
+                     .replace("height = 720", "height = 180").replace("sigma = 64.0", "sigma = 16.0")
+                     .replace("channels = 3", "channels = 1"))
+    return small
+
+
+@pytest.mark.slow
+def test_float64_optimal_on_dask_workers_is_the_serial_run(tmp_path):
+    """In float32, optimal's LEDs on a grainy picture depend on torch's thread count (one in a worker, two
+    here); optimal:precision=float64 gives the serial run's numbers on the workers too."""
+    import numpy as np
+
+    import dualmod as dm
+    from dualmod.imaging.io import write_image
+
+    rng = np.random.default_rng(0)
+    frames = []
+    for k in range(2):
+        t = dm.scene("window", 180, 320)
+        frames.append(str(tmp_path / f"grain{k}.exr"))
+        write_image(frames[-1], (t * (1 + 0.01 * rng.standard_normal(t.shape))).astype(np.float32))
+    args = ["compare", *frames, "--panel", str(_small_panel(tmp_path)), "--methods",
+            "optimal:steps=60:precision=float64", "--exposure", "1"]
+    assert main(args + ["--out", str(tmp_path / "serial")]) == 0
+    assert main(args + ["--out", str(tmp_path / "dask"), "--workers", "2"]) == 0
+    serial = json.loads((tmp_path / "serial" / "results.json").read_text())["rows"]
+    dask = json.loads((tmp_path / "dask" / "results.json").read_text())["rows"]
+    assert len(serial) == len(dask) == 2
+    for a, b in zip(serial, dask):
+        a.pop("solve_ms"), b.pop("solve_ms")
+        assert a == b
+
+
 @pytest.mark.slow
 def test_anchored_optimal_chains_its_solves_on_dask_workers(tmp_path):
     """optimal with the temporal filter is anchored to its previous frame's solution, within each shot: on two
     workers the solves are chained through their futures. (Not bit for bit the serial run's LEDs: the
     workers run torch on one thread each, and where optimal's loss is flat the last bits of a sum move its
     end point; the quality is the same.)"""
-    from pathlib import Path
-
-    import dualmod
-
-    # proto-16x9-rgb at a quarter of its size, one channel: on it, per-frame optimal moves its LEDs by an RMS
-    # of ~0.025 a frame under the grain (anchor=0), anchored by ~0.005
-    proto = (Path(dualmod.__file__).parent / "profiles" / "proto-16x9-rgb.toml").read_text()
-    small = tmp_path / "small.toml"
-    small.write_text(proto.replace('"proto-16x9-rgb"', '"small"').replace("width = 1280", "width = 320")
-                     .replace("height = 720", "height = 180").replace("sigma = 64.0", "sigma = 16.0")
-                     .replace("channels = 3", "channels = 1"))
+    # on this panel, per-frame optimal moves its LEDs by an RMS of ~0.025 a frame under the grain (anchor=0),
+    # anchored by ~0.005
+    small = _small_panel(tmp_path)
     args = ["video", "builtin:grain", "--panel", str(small), "--frames", "4", "--method", "optimal",
             "--temporal", "attack=1,decay=0.15,anchor=0.0001"]
     assert main(args + ["--out", str(tmp_path / "serial")]) == 0

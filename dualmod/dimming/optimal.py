@@ -51,17 +51,21 @@ class OptimalResult:
     trace: np.ndarray
 
 
+#: ``precision`` → torch dtype of the twin and the iterates.
+PRECISIONS = ("float32", "float64")
+
+
 @lru_cache(maxsize=4)
-def _twin(panel: Panel, size: tuple[int, int]):
+def _twin(panel: Panel, size: tuple[int, int], precision: str = "float32"):
+    import torch
+
     from ..display.torch_model import TorchDisplay
 
-    return TorchDisplay(panel, size=size)
+    return TorchDisplay(panel, size=size, dtype=getattr(torch, precision))
 
 
 def _project(y, cap: float):
     """Euclidean projection onto {0 ≤ x ≤ 1, mean(x) ≤ cap}: x = clip(y − μ, 0, 1), μ ≥ 0 by bisection."""
-    import torch
-
     x = y.clamp(0.0, 1.0)
     if float(x.mean()) <= cap:
         return x
@@ -72,7 +76,7 @@ def _project(y, cap: float):
             lo = mu
         else:
             hi = mu
-    return (y - hi).clamp(0.0, 1.0).to(torch.float32)
+    return (y - hi).clamp(0.0, 1.0).to(y.dtype)
 
 
 def resolve_budget(panel: Panel, target: np.ndarray, power_budget: float | str) -> float:
@@ -98,7 +102,7 @@ def _default_size(panel: Panel) -> tuple[int, int]:
 def optimize_leds(panel: Panel, target: np.ndarray, *, power_weight: float = 0.0, steps: int = 150,
                   size: tuple[int, int] | None = None, warm_start: np.ndarray | None = None,
                   tol: float = 1e-3, power_budget: float | str | None = None, anchor: np.ndarray | None = None,
-                  anchor_weight: float = ANCHOR_WEIGHT) -> OptimalResult:
+                  anchor_weight: float = ANCHOR_WEIGHT, precision: str = "float32") -> OptimalResult:
     """Minimise the loss of the module docstring; see :func:`optimal` for the parameters."""
     import torch
 
@@ -106,11 +110,14 @@ def optimize_leds(panel: Panel, target: np.ndarray, *, power_weight: float = 0.0
     from ..metrics.pu21 import pu21_encode_torch
     from .heuristics import max_dimming
 
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+    dtype = getattr(torch, precision)
     size = tuple(size) if size is not None else _default_size(panel)
-    twin = _twin(panel, size)
+    twin = _twin(panel, size, precision)
     with torch.no_grad():
-        t = twin.resample(torch.as_tensor(np.ascontiguousarray(target), dtype=torch.float32))[None]
-        w = torch.as_tensor(REC709_LUMINANCE)
+        t = twin.resample(torch.as_tensor(np.ascontiguousarray(target), dtype=dtype))[None]
+        w = torch.as_tensor(REC709_LUMINANCE, dtype=dtype)
         v_target = pu21_encode_torch(t @ w)
     if not anchor_weight >= 0:
         raise ValueError(f"anchor_weight must be >= 0, got {anchor_weight}")
@@ -128,13 +135,13 @@ def optimize_leds(panel: Panel, target: np.ndarray, *, power_weight: float = 0.0
         loss.backward()
         return float(loss.detach()), x.grad.detach()
 
-    a = None if anchor is None else torch.tensor(np.asarray(anchor, dtype=np.float64)[None], dtype=torch.float32)
+    a = None if anchor is None else torch.tensor(np.asarray(anchor, dtype=np.float64)[None], dtype=dtype)
     x0 = max_dimming(panel, target) if warm_start is None else np.asarray(warm_start, dtype=np.float64)
     want = (panel.n_leds,) if panel.leds.channels == 1 else (panel.n_leds, 3)
     for name, v in (("warm_start", warm_start), ("anchor", anchor)):
         if v is not None and np.shape(v) != want:
             raise ValueError(f"{name} must have the LED frame's shape {want}, got {np.shape(v)}")
-    x = _project(torch.tensor(x0[None], dtype=torch.float32), cap)
+    x = _project(torch.tensor(x0[None], dtype=dtype), cap)
     f, g = loss_grad(x)
     trace = [f]
     best, best_x = f, x.clone()
@@ -169,7 +176,8 @@ def optimize_leds(panel: Panel, target: np.ndarray, *, power_weight: float = 0.0
 
 def optimal(panel: Panel, target: np.ndarray, *, power_weight: float = 0.0, steps: int = 150,
             size: tuple[int, int] | None = None, tol: float = 1e-3, power_budget: float | str | None = None,
-            anchor: np.ndarray | None = None, anchor_weight: float = ANCHOR_WEIGHT) -> np.ndarray:
+            anchor: np.ndarray | None = None, anchor_weight: float = ANCHOR_WEIGHT, precision: str = "float32"
+            ) -> np.ndarray:
     """LED levels minimising PU21 error + power_weight × mean level (``optimal``).
 
     Parameters
@@ -197,6 +205,15 @@ def optimal(panel: Panel, target: np.ndarray, *, power_weight: float = 0.0, step
         ``dualmod video`` pass it.
     anchor_weight : float
         μ, the price of the anchor term in loss units (default :data:`ANCHOR_WEIGHT`).
+    precision : {"float32", "float64"}
+        Arithmetic of the twin. Where the loss is flat, float32 rounding in the gradient (sums over
+        thousands of pixels whose terms nearly cancel) decides where the solver goes: two frames of one
+        still picture under 1 % grain land 0.25–0.3 apart (RMS LED level), and the result depends on
+        torch's thread count (a Dask worker's single thread against a serial run's two). In float64 the
+        same frames land 0.0002–0.0006 apart, and a serial run and a Dask run agree, for the same
+        quality at twice the time (held-out images on ``fald-1080p-576``: 41.33 against 41.35 dB,
+        1.6 s against 0.8 s a frame).
     """
     return optimize_leds(panel, target, power_weight=power_weight, steps=steps, size=size, tol=tol,
-                         power_budget=power_budget, anchor=anchor, anchor_weight=anchor_weight).leds
+                         power_budget=power_budget, anchor=anchor, anchor_weight=anchor_weight,
+                         precision=precision).leds
