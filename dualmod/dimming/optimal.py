@@ -207,12 +207,14 @@ def optimal(panel: Panel, target: np.ndarray, *, power_weight: float = 0.0, step
         μ, the price of the anchor term in loss units (default :data:`ANCHOR_WEIGHT`).
     precision : {"float32", "float64"}
         Arithmetic of the twin. Where the loss is flat, float32 rounding in the gradient (sums over
-        thousands of pixels whose terms nearly cancel) decides where the solver goes: two frames of one
-        still picture under 1 % grain land 0.25–0.3 apart (RMS LED level), and the result depends on
-        torch's thread count (a Dask worker's single thread against a serial run's two). In float64 the
-        same frames land 0.0002–0.0006 apart, and a serial run and a Dask run agree, for the same
-        quality at twice the time (held-out images on ``fald-1080p-576``: 41.33 against 41.35 dB,
-        1.6 s against 0.8 s a frame).
+        thousands of pixels whose terms nearly cancel) steers the solver, and the result depends on
+        torch's thread count (a Dask worker's single thread against a serial run's two). In float64 a
+        serial run and a Dask run agree, for the same quality at twice the time (held-out images on
+        ``fald-1080p-576``: 41.33 against 41.35 dB, 1.6 s against 0.8 s a frame). Rounding is also part
+        of the frame-to-frame jitter on still pictures under grain: float64 cuts it from 0.25–0.3 to
+        0.0002–0.0006 (RMS LED level) on small test panels, but only from 0.16 to 0.09 on
+        ``builtin:grain`` with ``fald-1080p-576``, where the optimum itself moves with the grain; for
+        video use ``anchor``.
     """
     return optimize_leds(panel, target, power_weight=power_weight, steps=steps, size=size, tol=tol,
                          power_budget=power_budget, anchor=anchor, anchor_weight=anchor_weight,
