@@ -281,12 +281,10 @@ def cnn(panel: Panel, target: np.ndarray, *, power_weight: float = 0.0,
     leds = _network_leds(panel, target, power_weight, power_budget)
     if steps == 0:
         return leds
-    from .optimal import optimize_leds
+    from .optimal import grid_size, optimize_leds
 
-    s = REFINE_SIDE / max(panel.width, panel.height)
-    size = (max(1, round(panel.height * s)), max(1, round(panel.width * s))) if s < 1 else None
-    return optimize_leds(panel, target, power_weight=power_weight, steps=steps, size=size, warm_start=leds,
-                         tol=0.0, power_budget=power_budget).leds
+    return optimize_leds(panel, target, power_weight=power_weight, steps=steps, size=grid_size(panel, REFINE_SIDE),
+                         warm_start=leds, tol=0.0, power_budget=power_budget).leds
 
 
 def _network_leds(panel: Panel, target: np.ndarray, power_weight: float, power_budget) -> np.ndarray:

@@ -36,7 +36,7 @@ import numpy as np
 
 from ..panel import Panel
 
-__all__ = ["optimal", "optimize_leds", "OptimalResult", "ANCHOR_WEIGHT"]
+__all__ = ["optimal", "optimize_leds", "OptimalResult", "ANCHOR_WEIGHT", "grid_size"]
 
 #: Default price of moving away from the ``anchor`` (the previous video frame's LEDs): μ in
 #: μ·mean((L − anchor)²), in the loss's units.
@@ -92,8 +92,9 @@ def resolve_budget(panel: Panel, target: np.ndarray, power_budget: float | str) 
     return max(budget, 1e-6)
 
 
-def _default_size(panel: Panel) -> tuple[int, int]:
-    s = 480.0 / max(panel.width, panel.height)
+def grid_size(panel: Panel, side: int = 480) -> tuple[int, int]:
+    """(height, width) of a twin grid whose longer side is ``side`` px (the panel's own size if smaller)."""
+    s = side / max(panel.width, panel.height)
     if s >= 1:
         return panel.height, panel.width
     return max(1, round(panel.height * s)), max(1, round(panel.width * s))
@@ -113,7 +114,7 @@ def optimize_leds(panel: Panel, target: np.ndarray, *, power_weight: float = 0.0
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
     dtype = getattr(torch, precision)
-    size = tuple(size) if size is not None else _default_size(panel)
+    size = tuple(size) if size is not None else grid_size(panel)
     twin = _twin(panel, size, precision)
     with torch.no_grad():
         t = twin.resample(torch.as_tensor(np.ascontiguousarray(target), dtype=dtype))[None]
