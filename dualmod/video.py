@@ -84,33 +84,31 @@ class _Solver:
             self.scenes = SceneCutDetector()  # cuts are still marked for the metrics
         self.options = self.ts.options if self.ts is not None else options  # what each frame is solved with
         # a solver that takes an anchor (optimal) gets its own last solution, within a shot: frames are chained
-        anchored = self.ts is not None and self.ts.anchored
-        scene_cut = (temporal or {}).get("scene_cut", 0.1)
-        self.chain_scenes = SceneCutDetector(scene_cut) if anchored and scene_cut is not None else None
-        self.anchored = anchored
+        self.anchored = self.ts is not None and self.ts.anchored
         self.last_job = None  # the previous frame's solve (a future of (raw, seconds)) or (raw, 0.0) if resumed
 
-    def anchor_for(self, target, known_cut: bool):
-        """What the next frame's solve takes as ``after`` (:func:`_solve_frame`): the previous frame's solve, or
-        None (not anchored, first frame, scene cut). Call once per frame, in order, before submitting it."""
-        if not self.anchored:
-            return None
-        scene = self.chain_scenes is not None and self.chain_scenes(target)
-        return None if scene or known_cut else self.last_job
+    def new_frame(self, target, known_cut: bool) -> tuple[bool, tuple | None]:
+        """Call once per frame, in order, before it is solved: (whether the picture-based detector flags it a
+        new shot, what its solve takes as ``after`` — the previous frame's solve, or None when not anchored,
+        on the first frame or at a cut)."""
+        scenes = self.ts.scenes if self.ts is not None else self.scenes
+        scene = scenes is not None and scenes(target)
+        return scene, (self.last_job if self.anchored and not (scene or known_cut) else None)
 
-    def step(self, panel, target, raw: np.ndarray) -> tuple[np.ndarray, np.ndarray, bool]:
-        """(sent, raw, is_cut) for the next frame, given the solver's ``raw`` LED frame for it."""
+    def step(self, panel, target, raw: np.ndarray, scene: bool) -> tuple[np.ndarray, np.ndarray, bool]:
+        """(sent, raw, is_cut) for the next frame, given the solver's ``raw`` LED frame for it and its
+        :meth:`new_frame` cut flag."""
         if self.ts is not None:
             before = len(self.ts.cut_frames)
-            sent = self.ts.step(panel, target, raw)
+            sent = self.ts.step(panel, target, raw, scene=scene)
             return sent, self.ts.last_raw, len(self.ts.cut_frames) > before
-        return raw, raw, self.scenes(target)  # solve() applied the power cap
+        return raw, raw, scene  # solve() applied the power cap
 
-    def restore(self, target, sent: np.ndarray, raw: np.ndarray) -> bool:
+    def restore(self, target, sent: np.ndarray, raw: np.ndarray, scene: bool) -> bool:
         """Skip a frame done in an earlier run: update the state as if it had been solved; returns is_cut."""
         if self.ts is None:
-            return self.scenes(target)
-        return self.ts.restore(target, sent, raw)
+            return scene
+        return self.ts.restore(target, sent, raw, scene=scene)
 
 
 # ------------------------------------------------------------------ per-frame work (runs anywhere)
@@ -300,22 +298,22 @@ def run_video(source, panel, method: str, out, *, temporal: dict | None = None, 
     if lookahead is not None:
         plan, plan_cuts = _lookahead_plan(frames, panel, panel_f, method, options, float(lookahead), ex, window, say,
                                           source.count)
-    solving: deque = deque()  # (k, LED file, target, target future, raw future or (sent, raw) of a done frame)
+    solving: deque = deque()  # (k, LED file, target, target future, raw future or (sent, raw) of a done frame, cut flag)
     finishing: deque = deque()  # (k, sent, cut, result future, static-pair future or None, done row or None)
     state = {"prev": None, "sent": None, "last_write": time.perf_counter()}  # the last frame's finish, LEDs
 
     def advance():
         """Filter the oldest solved frame (frame order) and send it on to be finished."""
-        k, led_file, target, tf, job = solving.popleft()
+        k, led_file, target, tf, job, scene = solving.popleft()
         if isinstance(job, tuple):  # done in an earlier run
             sent, raw = job
-            cut = solver.restore(target, sent, raw) if plan is None else k in plan_cuts
+            cut = solver.restore(target, sent, raw, scene) if plan is None else k in plan_cuts
             fin = ex.submit(_reload_frame, tf, sink.frame_path(k))
             done_row, solve_s = old_rows[k], 0.0
         else:
             if plan is None:
                 raw, solve_s = job.result()
-                sent, raw, cut = solver.step(panel, target, raw)
+                sent, raw, cut = solver.step(panel, target, raw, scene)
             else:
                 (sent, raw), cut, solve_s = plan[k], k in plan_cuts, 0.0
             frame_file = None if sink.video else sink.frame_path(k)
@@ -354,7 +352,7 @@ def run_video(source, panel, method: str, out, *, temporal: dict | None = None, 
         for k, target, _ in frames():
             led_file = out / "leds" / f"leds_{k:05d}.npz"
             tf = ex.scatter(target)
-            after = solver.anchor_for(target, k in known_cuts) if plan is None else None
+            scene, after = solver.new_frame(target, k in known_cuts) if plan is None else (False, None)
             if sink.done(k) and led_file.is_file() and k in old_rows:
                 with np.load(led_file) as z:
                     job = (z["sent"], z["raw"])
@@ -362,7 +360,7 @@ def run_video(source, panel, method: str, out, *, temporal: dict | None = None, 
             else:
                 job = None if plan is not None else ex.submit(_solve_frame, panel_f, tf, method, solver.options, after)
                 solver.last_job = job
-            solving.append((k, led_file, target, tf, job))
+            solving.append((k, led_file, target, tf, job, scene))
             while len(solving) > window:
                 advance()
             while len(finishing) > window:

@@ -229,10 +229,12 @@ class TemporalSolver:
         """The solver's own LED frame for the last frame (before the filter)."""
         return self.filter.last_raw
 
-    def restore(self, target, sent, raw) -> bool:
+    def restore(self, target, sent, raw, scene: bool | None = None) -> bool:
         """Step past a frame solved in an earlier run — its picture, the LEDs sent and the solver's raw LEDs —
-        as if it had been solved now (both cut detectors included); returns whether it was a cut."""
-        scene = self.scenes is not None and self.scenes(target)
+        as if it had been solved now (both cut detectors included); returns whether it was a cut. ``scene``
+        as in :meth:`step`."""
+        if scene is None:
+            scene = self.scenes is not None and self.scenes(target)
         if scene:
             self.filter.reset()  # as __call__ does
         led = self.filter.restore(sent, raw)
