@@ -69,6 +69,9 @@ JOD_MAX = 10.0
 #: Added to the regressor's output: JOD scores sit around 8–10.
 JOD_OFFSET = 8.0
 
+#: PU21's parameters as the band kernel takes them.
+_PU21_P = np.array(PU21_F32)
+
 #: Rows of the feature map at any image size (270 / 4 at the training size).
 FEATURE_ROWS = 67.5
 
@@ -380,6 +383,9 @@ class DeepMetric:
         from RGB, PU21 is computed a band of rows at a time and no full-size map is written. ``target``
         is ignored by ``nr`` models. Equal to ``inputs(block_features(...))`` (tested).
         """
+        return self._net_input(self._inference_weights(), target, shown)
+
+    def _net_input(self, weights, target, shown) -> np.ndarray:
         s = np.ascontiguousarray(shown, dtype=np.float32)
         if s.ndim not in (2, 3) or (s.ndim == 3 and s.shape[2] != 3):
             raise ValueError(f"expected a PU21 map (H, W) or an RGB image (H, W, 3), got shape {s.shape}")
@@ -388,10 +394,10 @@ class DeepMetric:
         if t.shape != s.shape:
             raise ValueError(f"target and shown differ in shape: {t.shape} vs {s.shape}")
         b = block_size(s.shape[0])
-        channels, shift, gain = self._inference_weights()[0]
+        channels, shift, gain = weights[0]
         out = np.empty((-(-s.shape[0] // b), -(-s.shape[1] // b), len(channels)), np.float32)
         if s.ndim == 3:
-            _net_input_rgb(t, s, same, b, channels, shift, gain, out, np.array(PU21_F32))
+            _net_input_rgb(t, s, same, b, channels, shift, gain, out, _PU21_P)
         else:
             _net_input_pu(t, s, b, channels, shift, gain, out)
         return out
@@ -419,11 +425,11 @@ class DeepMetric:
             self._fast = (key, (standardise, convs, head))
         return self._fast[1]
 
-    def _infer(self, x: np.ndarray) -> float:
+    def _infer(self, x: np.ndarray, weights=None) -> float:
         """:meth:`score` of one :meth:`net_input` (h, w, C) in one numba call (:func:`_network`), without
         torch: on a 68 × 120 map torch's per-operation overhead is most of its time. Equal to :meth:`score`
         (tested)."""
-        _, convs, head = self._inference_weights()
+        _, convs, head = weights or self._inference_weights()
         (cw1, cb1), (cw2, cb2), (cw3, cb3), (cw4, cb4) = convs
         (hw1, hb1), (hw2, hb2) = head
         jod = float(_network(x, cw1, cb1, cw2, cb2, cw3, cb3, cw4, cb4, hw1, hb1, hw2, hb2)) + JOD_OFFSET
@@ -432,7 +438,8 @@ class DeepMetric:
     def predict(self, target: np.ndarray | None, shown: np.ndarray) -> float:
         """JOD of one pair: PU21 maps (H, W) or linear RGB images (H, W, 3) in cd/m² (``target`` is
         ignored by ``nr`` models). What :meth:`score` gives for it, in a fraction of the time."""
-        return self._infer(self.net_input(target, shown))
+        weights = self._inference_weights()  # once: for a torch-backed model it checks every tensor's version
+        return self._infer(self._net_input(weights, target, shown), weights)
 
 
 def _weights_dir():
