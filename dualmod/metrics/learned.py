@@ -425,11 +425,11 @@ class DeepMetric:
             self._fast = (key, (standardise, convs, head))
         return self._fast[1]
 
-    def _infer(self, x: np.ndarray, weights=None) -> float:
+    def _infer(self, x: np.ndarray, weights) -> float:
         """:meth:`score` of one :meth:`net_input` (h, w, C) in one numba call (:func:`_network`), without
         torch: on a 68 × 120 map torch's per-operation overhead is most of its time. Equal to :meth:`score`
         (tested)."""
-        _, convs, head = weights or self._inference_weights()
+        _, convs, head = weights
         (cw1, cb1), (cw2, cb2), (cw3, cb3), (cw4, cb4) = convs
         (hw1, hb1), (hw2, hb2) = head
         jod = float(_network(x, cw1, cb1, cw2, cb2, cw3, cb3, cw4, cb4, hw1, hb1, hw2, hb2)) + JOD_OFFSET
