@@ -85,6 +85,8 @@ def test_weights_that_do_not_fit_the_network_are_refused(tmp_path, monkeypatch):
     fr = learned.DeepMetric("fr", width=4)
     monkeypatch.setattr(learned, "_weights_dir", lambda: tmp_path)
     state = dict(fr.net.state_dict())
+    # the shapes load_model checks (without torch) are the torch module's
+    assert {k: tuple(v.shape) for k, v in state.items()} == learned._state_shapes(len(fr.channels), 4)
     for change, why in [(lambda s: s.pop("head.2.bias"), "missing \\['head.2.bias'\\]"),
                         (lambda s: s.update(extra=s["shift"]), "unexpected \\['extra'\\]"),
                         (lambda s: s.update(shift=s["shift"][:3]), "wrong shape \\['shift'\\]")]:
