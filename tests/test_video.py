@@ -159,6 +159,10 @@ def test_video_cli(tmp_path, capsys):
     assert "attack=" in capsys.readouterr().err
     assert main(argv[:-2] + ["--temporal", "hold=1"]) == 2
     assert "hold" in capsys.readouterr().err
+    # an anchor price for a solver that takes none (the default method, max) is refused, not ignored
+    assert main(argv[:-2] + ["--temporal", "anchor=0.001"]) == 2
+    err = capsys.readouterr().err
+    assert "anchor=0.001" in err and "'max' does not" in err and len(err.strip().splitlines()) == 1
     assert main(argv[:-2] + ["--shown", str(tmp_path / "x.exr")]) == 2
     assert "video file" in capsys.readouterr().err
 

@@ -167,7 +167,7 @@ class TemporalSolver:
         For a solver that takes an ``anchor`` (``optimal``): μ, the price of moving its LEDs away from its
         own solution for the last frame (the ``anchor_weight`` option); None: the solver's default, 0:
         solve every frame on its own. Not passed at a scene cut (:class:`SceneCutDetector`) or on the
-        first frame.
+        first frame. A price > 0 for a solver that takes no anchor is a ``ValueError``.
     **options
         Passed to the solver.
 
@@ -190,6 +190,9 @@ class TemporalSolver:
 
         if anchor is not None and not anchor >= 0:
             raise ValueError(f"anchor must be a price >= 0, got {anchor}")
+        if anchor and not takes_anchor(method):   # asked for, but nothing would take it: say so, not ignore it
+            raise ValueError(f"anchor={anchor:g} applies to solvers that take an anchor (optimal); {method!r} does "
+                             "not (leave anchor out, or give anchor=0)")
         self.method = method
         self.options = options
         self.anchored = takes_anchor(method) and anchor != 0 and "anchor" not in options

@@ -118,5 +118,8 @@ def test_temporal_solver_anchors_to_its_last_solution_within_a_shot(anchored_pro
         off(p, t)
     assert not off.anchored and [a for a, _ in anchored_probe] == [None, None]
     assert not TemporalSolver("max").anchored  # max takes no anchor
+    assert not TemporalSolver("max", anchor=0).anchored  # nor is asked for one
     with pytest.raises(ValueError, match="anchor"):
         TemporalSolver("anchored_probe", anchor=-1)
+    with pytest.raises(ValueError, match="'max' does not"):  # a price nothing would take: refused, not ignored
+        TemporalSolver("max", anchor=0.01)
