@@ -17,6 +17,15 @@ def test_expand_methods_sweeps_one_option():
         "optimal:power_budget=max:steps=100"]
 
 
+def test_pareto_curves_join_a_methods_sweep_and_keep_refined_cnns_apart():
+    from dualmod.report.pareto import _curve_of
+
+    assert {_curve_of(m) for m in ("cnn", "cnn:power_weight=0.001", "cnn:power_budget=max")} == {"cnn"}
+    assert _curve_of("cnn:power_weight=0.001:refine=3") == _curve_of("cnn:refine=3") == "cnn:refine=3"
+    assert _curve_of("cnn:refine=12:power_budget=max") == "cnn:refine=12"
+    assert _curve_of("optimal:power_budget=max") == "optimal"
+
+
 def test_report_page_and_figures(tmp_path):
     panel = make_panel(96, 64, rows=4, cols=6, layout="hex")
     target = np.minimum(dm.scene("specular", panel.height, panel.width), panel.peak_nits)

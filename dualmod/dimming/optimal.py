@@ -117,7 +117,7 @@ def optimize_leds(panel: Panel, target: np.ndarray, *, power_weight: float = 0.0
     size = tuple(size) if size is not None else grid_size(panel)
     twin = _twin(panel, size, precision)
     with torch.no_grad():
-        t = twin.resample(torch.as_tensor(np.ascontiguousarray(target), dtype=dtype))[None]
+        t = twin.resample(np.asarray(target))[None]
         w = torch.as_tensor(REC709_LUMINANCE, dtype=dtype)
         v_target = pu21_encode_torch(t @ w)
     if not anchor_weight >= 0:

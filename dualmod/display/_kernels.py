@@ -325,3 +325,34 @@ def lcd_show(codes, backlight, tau, ambient, displayed):
         for x in range(width):
             for c in range(3):
                 displayed[y, x, c] = backlight[y, x, c if cb == 3 else 0] * tau[codes[y, x, c]] + amb
+
+
+# ------------------------------------------------------------------ resampling
+@nb.njit(parallel=True, **_JIT)
+def area_resample(image, out):
+    """Area average of ``image`` (H, W, C) onto ``out`` (h, w, C), float64 sums: torch's
+    ``interpolate(mode="area")`` (adaptive average pooling), whose window for output index i along a
+    side of n → m spans ⌊i·n/m⌋ … ⌈(i + 1)·n/m⌉ − 1 (windows overlap where m does not divide n).
+
+    One pass over the image (rows of a window summed, then columns), for targets the solvers
+    shrink to their twin's grid on every call.
+    """
+    hi, wi, nch = image.shape
+    ho, wo, _ = out.shape
+    for i in nb.prange(ho):
+        y0 = (i * hi) // ho
+        y1 = -((-(i + 1) * hi) // ho)
+        acc = np.zeros(wi * nch, dtype=np.float64)
+        for y in range(y0, y1):
+            row = image[y].reshape(wi * nch)
+            for k in range(wi * nch):
+                acc[k] += row[k]
+        for j in range(wo):
+            x0 = (j * wi) // wo
+            x1 = -((-(j + 1) * wi) // wo)
+            norm = 1.0 / ((y1 - y0) * (x1 - x0))
+            for c in range(nch):
+                s = 0.0
+                for x in range(x0, x1):
+                    s += acc[x * nch + c]
+                out[i, j, c] = s * norm

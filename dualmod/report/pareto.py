@@ -20,8 +20,8 @@ def pareto_figure(summary: list[dict], path, *, title: str = "") -> None:
     from .._io import atomic_path
 
     groups: dict[str, list[dict]] = defaultdict(list)
-    for row in summary:                              # variants of one method (its options differ) form a curve
-        groups[row["method"].split(":")[0]].append(row)
+    for row in summary:                              # variants of one method (its options differ) form a curve,
+        groups[_curve_of(row["method"])].append(row)  # except a cnn polished by the optimiser: a curve of its own
     fig = Figure(figsize=(6.4, 4.4), dpi=130)
     ax = fig.subplots()
     markers = "osD^v<>ph*"
@@ -40,3 +40,9 @@ def pareto_figure(summary: list[dict], path, *, title: str = "") -> None:
     fig.tight_layout()
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format=str(path).rsplit(".", 1)[-1])
+
+
+def _curve_of(method: str) -> str:
+    """The curve a method string belongs to: its name, and ``refine=k`` if it has one."""
+    name, *opts = method.split(":")
+    return ":".join([name] + [o for o in opts if o.startswith("refine=")])

@@ -156,3 +156,24 @@ def test_batched_torch_matches_single(small_panel, rng):
     batch = tw.backlight(leds)
     for k in range(4):
         torch.testing.assert_close(batch[k], tw.backlight(leds[k])[0])
+
+
+@pytest.mark.parametrize("size", [(16, 24), (9, 14), (7, 11), (32, 48)])
+def test_numpy_resample_is_torchs_area_average(small_panel, size):
+    """The numba area average the solvers use on a target equals torch's interpolate(mode="area"), for
+    grids that divide the panel and grids that do not (overlapping windows), and the identity."""
+    rng = np.random.default_rng(3)
+    img = (rng.random((small_panel.height, small_panel.width, 3)) ** 4 * 4000).astype(np.float32)
+    for dtype, tol in ((torch.float32, 2e-6), (torch.float64, 1e-13)):
+        twin = TorchDisplay(small_panel, size=size, dtype=dtype)
+        a = twin.resample(img.astype(np.float64) if dtype == torch.float64 else img)
+        b = twin.resample(torch.as_tensor(img, dtype=dtype))
+        assert a.dtype == dtype and a.shape == b.shape == size + (3,)
+        torch.testing.assert_close(a, b, rtol=tol, atol=0)
+    # a window's mean, by hand: output (0, 0) over rows/columns ⌊0⌋ … ⌈H/h⌉ − 1
+    twin = TorchDisplay(small_panel, size=size, dtype=torch.float64)
+    h1, w1 = -(-small_panel.height // size[0]), -(-small_panel.width // size[1])
+    np.testing.assert_allclose(twin.resample(img.astype(np.float64))[0, 0].numpy(),
+                               img[:h1, :w1].astype(np.float64).mean(axis=(0, 1)), rtol=1e-12)
+    with pytest.raises(ValueError, match="one"):
+        twin.resample(img[None])
