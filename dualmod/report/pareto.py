@@ -24,13 +24,13 @@ def pareto_figure(summary: list[dict], path, *, title: str = "") -> None:
         groups[_curve_of(row["method"])].append(row)  # except a cnn polished by the optimiser: a curve of its own
     fig = Figure(figsize=(6.4, 4.4), dpi=130)
     ax = fig.subplots()
-    markers = "osD^v<>ph*"
+    markers = "osD^v<>ph"  # 9 markers against 10 colours: no two of the first 90 curves look alike
     for i, (name, rows) in enumerate(sorted(groups.items())):
         rows = sorted(rows, key=lambda r: r["power"])
         x = [r["power"] for r in rows]
         y = [r["pu21_psnr"] for r in rows]
         style = "-" if len(rows) > 1 else ""
-        ax.plot(x, y, style, marker=markers[i % len(markers)], label=name if len(rows) == 1 else f"{name} (sweep)")
+        ax.plot(x, y, style, color=f"C{i % 10}", marker=markers[i % len(markers)], label=name if len(rows) == 1 else f"{name} (sweep)")
     ax.set_xlabel("mean LED power (fraction of full)")
     ax.set_ylabel("PU21-PSNR (dB, mean over images)")
     ax.grid(alpha=0.3)
