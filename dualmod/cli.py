@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import copy
 import os
 import sys
 import time
@@ -324,25 +325,43 @@ def cmd_train_metric(args) -> int:
 
 def cmd_train_cnn(args) -> int:
     from ._weights import save_checked
-    from .dimming.cnn import WEIGHTS_VERSION
-    from .training.cnn import TWIN_SCALE, ImagePool, split_files, train_cnn
+    from .dimming.cnn import WEIGHTS_VERSION, load_model
+    from .panel import Panel
+    from .training.cnn import TWIN_SCALE, ImagePool, scaled_panel, split_files, train_cnn
 
     data = Path(args.data)
     if not (data / "SPLIT.csv").is_file():
         raise InputError(f"{data}: no SPLIT.csv (the folder of HDR images with its train/test split)")
     if args.twin_scale is not None and not 0 < args.twin_scale <= 1:
         raise InputError(f"--twin-scale must lie in (0, 1], got {args.twin_scale}")
+    if args.steps < 1:
+        raise InputError(f"--steps must be at least 1, got {args.steps}")
+    if args.out is None and (args.panel or args.init):
+        raise InputError("--panel/--init: give --out (the default folder holds the shipped model)")
+    panel = None
+    if args.panel:
+        panel = Panel.load(args.panel)
+        try:
+            scaled_panel(panel)
+        except ValueError as exc:
+            raise InputError(f"--panel: {exc}") from None
+    model = None
+    if args.init:
+        model = copy.deepcopy(load_model(None if args.init == "shipped" else args.init))   # the cache keeps its own
     files = split_files(data, "train")
-    print(f"training on {len(files)} train-split images + procedural scenes; {args.steps} steps, seed {args.seed}",
-          file=sys.stderr)
+    print(f"training on {len(files)} train-split images + procedural scenes"
+          + (f", panel {panel.name}" if panel else "") + (f", from {args.init}" if args.init else "")
+          + f"; {args.steps} steps, seed {args.seed}", file=sys.stderr)
     pool = ImagePool(files)
-    out = Path(args.out)
+    out = Path(args.out or "dualmod/dimming/weights")
     _ensure_parent(out / "cnn.pt")
     model, history = train_cnn(pool, steps=args.steps, batch=args.batch, seed=args.seed, lr=args.lr,
-                               twin_scale=args.twin_scale, log_path=out / "cnn-train-log.csv")
+                               twin_scale=args.twin_scale, log_path=out / "cnn-train-log.csv", model=model,
+                               panel=panel)
     tail = history[-100:]
     summary = {"steps": args.steps, "batch": args.batch, "seed": args.seed, "lr": args.lr,
                "twin_scale": TWIN_SCALE if args.twin_scale is None else args.twin_scale,
+               "panel": panel.name if panel else None, "init": args.init,
                "train_images": [f.name for f in files], "final_loss_mean_last_100": float(np.mean([h["loss"] for h in tail])),
                "seconds": history[-1]["seconds"]}
     path = save_checked(out, "cnn", model.net.state_dict(), WEIGHTS_VERSION,
@@ -458,10 +477,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--epochs", type=int, default=60, help="most epochs; the best on the validation groups is kept")
     p.add_argument("--seed", type=int, default=0)
     p = _add(sub, "train-cnn", "train the cnn dimming model through the differentiable display",
-             "dualmod train-cnn --data ../shared/data/hdr --out dualmod/dimming/weights --steps 8000 --seed 0",
+             """dualmod train-cnn --data ../shared/data/hdr --out dualmod/dimming/weights --steps 8000 --seed 0
+             dualmod train-cnn --data ../shared/data/hdr --panel sim2-hdr47 --init shipped --steps 2000 --lr 5e-4 --out my-sim2""",
              cmd_train_cnn)
     p.add_argument("--data", required=True, help="folder of HDR images with SPLIT.csv (only 'train' rows are read)")
-    p.add_argument("--out", default="dualmod/dimming/weights", help="where to write cnn.pt, the manifest and the log")
+    p.add_argument("--out", default=None, help="where to write cnn.pt, the manifest and the log (default "
+                   "dualmod/dimming/weights, the shipped model; required with --panel or --init)")
     p.add_argument("--steps", type=int, default=8000)
     p.add_argument("--batch", type=int, default=8)
     p.add_argument("--lr", type=float, default=2e-3)
@@ -469,6 +490,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--twin-scale", type=float, default=None,
                    help="resolution of the simulated display in the loss, as a fraction of the training panel's "
                         "480 x 270 (default: the training module's TWIN_SCALE)")
+    p.add_argument("--panel", default=None,
+                   help="train on this one panel (profile name or .toml; white, grid or hex, Gaussian PSF, 16:9) "
+                        "instead of the drawn family: with --init, a fine-tune for that display")
+    p.add_argument("--init", default=None, metavar="shipped|FOLDER",
+                   help="start from these weights (the shipped model, or a train-cnn --out folder) "
+                        "instead of a fresh network")
     p = _add(sub, "video", "local dimming of a video: solve, temporal filter, simulate, measure flicker (resumable)",
              """dualmod video builtin:flicker --panel fald-1080p-576 --method max --out out/video
              dualmod video clip.mp4 --method cnn --temporal decay=0.2 --out out/clip --shown out/clip/shown.mp4

@@ -40,6 +40,7 @@ from __future__ import annotations
 import math
 from functools import lru_cache
 from importlib import resources
+from pathlib import Path
 
 import numpy as np
 from numba import njit, prange
@@ -240,13 +241,28 @@ def _weights_dir():
     return resources.files("dualmod.dimming") / "weights"
 
 
-@lru_cache(maxsize=1)
-def load_model() -> CnnModel:
-    """The shipped model, checked (version, SHA-256) and loaded strictly; in eval mode."""
+def load_model(weights=None) -> CnnModel:
+    """A model checked (version, SHA-256) and loaded strictly, in eval mode; cached (do not train it in place).
+
+    ``weights``: None for the shipped model, or a folder that ``dualmod train-cnn --out`` wrote (``cnn.pt``
+    and ``manifest.json``), e.g. a model fine-tuned for one panel (``train-cnn --panel P --init shipped``).
+    """
+    if weights is None:
+        return _load_model(None)
+    folder = Path(weights).expanduser()
+    if not folder.is_dir():
+        raise InputError(f"cnn weights {str(weights)!r}: no such folder (give the --out folder of "
+                         "'dualmod train-cnn', or leave weights out for the shipped model)")
+    return _load_model(str(folder.resolve()))
+
+
+@lru_cache(maxsize=8)
+def _load_model(folder: str | None) -> CnnModel:
     from .._weights import load_checked
 
-    state, entry = load_checked(_weights_dir(), "cnn", WEIGHTS_VERSION,
-                                how_to_make="run 'dualmod train-cnn' to produce them")
+    state, entry = load_checked(_weights_dir() if folder is None else Path(folder), "cnn", WEIGHTS_VERSION,
+                                how_to_make="run 'dualmod train-cnn' to produce them" if folder is None else
+                                f"write them with 'dualmod train-cnn --out {folder}'")
     model = CnnModel(width=int(entry["width"]), deep=int(entry["deep"]))
     model.net.load_state_dict(state, strict=True)
     model.net.eval()
@@ -261,8 +277,8 @@ REFINE_SIDE = 160
 
 
 def cnn(panel: Panel, target: np.ndarray, *, power_weight: float = 0.0,
-        power_budget: float | str | None = None, refine: int = 0) -> np.ndarray:
-    """LED levels from the shipped CNN (``cnn``).
+        power_budget: float | str | None = None, refine: int = 0, weights: str | None = None) -> np.ndarray:
+    """LED levels from the shipped CNN (``cnn``), or from one trained or fine-tuned with ``dualmod train-cnn``.
 
     Parameters
     ----------
@@ -277,11 +293,14 @@ def cnn(panel: Panel, target: np.ndarray, *, power_weight: float = 0.0,
     refine : int
         Iterations of ``optimal``'s solver started from the network's frame (0: the network alone).
         The result is never worse than the network's on the refinement's grid.
+    weights : str, optional
+        A folder written by ``dualmod train-cnn --out`` (e.g. a model fine-tuned for this panel with
+        ``--panel P --init shipped``); None: the shipped model.
     """
     steps = int(refine) if float(refine).is_integer() else -1
     if not 0 <= steps <= 1000:
         raise ValueError(f"refine must be a whole number of iterations in [0, 1000], got {refine!r}")
-    leds = _network_leds(panel, target, power_weight, power_budget)
+    leds = _network_leds(panel, target, power_weight, power_budget, load_model(weights))
     if steps == 0:
         return leds
     from .optimal import grid_size, optimize_leds
@@ -290,8 +309,7 @@ def cnn(panel: Panel, target: np.ndarray, *, power_weight: float = 0.0,
                          warm_start=leds, tol=0.0, power_budget=power_budget).leds
 
 
-def _network_leds(panel: Panel, target: np.ndarray, power_weight: float, power_budget) -> np.ndarray:
-    model = load_model()
+def _network_leds(panel: Panel, target: np.ndarray, power_weight: float, power_budget, model) -> np.ndarray:
     channels = [-1] if panel.leds.channels == 1 else [0, 1, 2]
     feats = [features(panel, target, 0.0, channel=c) for c in channels]      # once; λ only changes the control
 

@@ -49,7 +49,7 @@ import numpy as np
 from ..imaging.colour import luminance
 from ..panel import Panel
 
-__all__ = ["training_panels", "ImagePool", "train_cnn", "panel_family", "batch_loss"]
+__all__ = ["training_panels", "ImagePool", "train_cnn", "panel_family", "batch_loss", "scaled_panel"]
 
 PANEL_H, PANEL_W = 270, 480
 #: The per-sample objective is log(loss + LOG_FLOOR): 1e-6 is a PU21-PSNR of 60 dB.
@@ -94,10 +94,29 @@ def panel_family(rng: np.random.Generator) -> Panel:
 
 @lru_cache(maxsize=None)
 def scaled_builtin(name: str) -> Panel:
-    """A built-in profile at the training size: PSF widths scale with the panel (all built-ins are 16:9)."""
+    """A built-in profile at the training size (all built-ins are 16:9)."""
+    return scaled_panel(Panel.load(name))
+
+
+def scaled_panel(panel: Panel) -> Panel:
+    """``panel`` at the training size, PSF widths scaled with it: the same display in LED pitches.
+
+    Raises
+    ------
+    ValueError
+        For what the training cannot represent: an RGB backlight, an LED layout given as
+        positions, a PSF other than ``gaussian``/``gaussian_mixture``, or an aspect ratio other than 16:9.
+    """
     import dataclasses
 
-    panel = Panel.load(name)
+    why = ("it has an RGB backlight (train on white ones)" if panel.leds.channels != 1 else
+           "its LEDs are placed by 'positions' (grid or hex only)" if panel.leds.layout not in ("grid", "hex") else
+           f"its PSF is {panel.psf.model!r} (gaussian or gaussian_mixture only)"
+           if panel.psf.model not in ("gaussian", "gaussian_mixture") else
+           f"it is {panel.width} x {panel.height}, not 16:9" if abs(panel.width * PANEL_H / (panel.height * PANEL_W) - 1) > 0.02
+           else None)
+    if why:
+        raise ValueError(f"panel {panel.name!r} cannot be scaled to the {PANEL_W} x {PANEL_H} training size: {why}")
     s = PANEL_W / panel.width
     psf = dataclasses.replace(panel.psf, sigma=panel.psf.sigma * s, sigmas=tuple(v * s for v in panel.psf.sigmas))
     return panel.replace(width=PANEL_W, height=PANEL_H, psf=psf)
@@ -202,12 +221,14 @@ def batch_loss(model, panel: Panel, twin, targets: list, lams):
 
 def train_cnn(pool: ImagePool, *, steps: int = 8000, batch: int = 8, panels: int | None = None, seed: int = 0,
               lr: float = 2e-3, width: int = 24, deep: int = 48, log_path=None, progress: bool = True,
-              model=None, fixed_lambda: float | None = None, twin_scale: float | None = None):
+              model=None, fixed_lambda: float | None = None, twin_scale: float | None = None,
+              panel: Panel | None = None):
     """Train a :class:`~dualmod.dimming.cnn.CnnModel`; returns (model, loss history as a list of dicts).
 
     ``panels``: None draws a fresh panel from :func:`panel_family` for every step; a number trains on
-    that many panels drawn once (tests). ``fixed_lambda`` replaces the random power weights (tests);
-    ``model`` continues training one.
+    that many panels drawn once (tests). ``panel``: train on that one display (at the training size,
+    :func:`scaled_panel`), to fine-tune a ``model`` for it. ``fixed_lambda`` replaces the random power
+    weights (tests); ``model`` continues training one (in place).
     """
     import torch
 
@@ -219,14 +240,20 @@ def train_cnn(pool: ImagePool, *, steps: int = 8000, batch: int = 8, panels: int
     model = model or CnnModel(width=width, deep=deep)
     net = model.net
     net.train()
-    fam = training_panels(panels, seed) if panels is not None else None
+    if panel is not None and panels is not None:
+        raise ValueError("give panels (a drawn family) or panel (one display), not both")
+    fam = training_panels(panels, seed) if panels is not None else [scaled_panel(panel)] if panel is not None else None
     panel_rng = np.random.default_rng([seed, 1])
     ts = TWIN_SCALE if twin_scale is None else float(twin_scale)
     if not 0 < ts <= 1:
         raise ValueError(f"twin_scale must lie in (0, 1], got {ts}")
     twin_of = lru_cache(maxsize=8)(lambda p: TorchDisplay(p, size=(round(PANEL_H * ts), round(PANEL_W * ts))))
     opt = torch.optim.Adam(net.parameters(), lr=lr)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps, pct_start=max(0.05, 3.0 / steps))
+    if steps < 1:
+        raise ValueError(f"steps must be at least 1, got {steps}")
+    # one-cycle needs a warm-up and an anneal phase of a few steps each: below 10 steps (tests, smoke runs) lr is constant
+    sched = (torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps, pct_start=max(0.05, 3.0 / steps))
+             if steps >= 10 else None)
     history = []
     log_f = open(log_path, "w", newline="") if log_path else None
     writer = csv.writer(log_f) if log_f else None
@@ -236,19 +263,20 @@ def train_cnn(pool: ImagePool, *, steps: int = 8000, batch: int = 8, panels: int
     run_loss = None
     try:
         for step in range(steps):
-            panel = fam[int(rng.integers(len(fam)))] if fam is not None else panel_family(panel_rng)
-            twin = twin_of(panel)
-            targets = [pool.draw(rng, panel) for _ in range(batch)]
+            p = fam[int(rng.integers(len(fam)))] if fam is not None else panel_family(panel_rng)
+            twin = twin_of(p)
+            targets = [pool.draw(rng, p) for _ in range(batch)]
             lams = np.array([_draw_lambda(rng) if fixed_lambda is None else fixed_lambda for _ in range(batch)],
                             np.float32)
-            loss, mse, level = batch_loss(model, panel, twin, targets, lams)
+            loss, mse, level = batch_loss(model, p, twin, targets, lams)
             opt.zero_grad()
             if not torch.isfinite(loss):
                 raise FloatingPointError(f"training loss is {float(loss)} at step {step}")
             loss.backward()
             torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
             opt.step()
-            sched.step()
+            if sched is not None:
+                sched.step()
             rec = {"step": step, "loss": float(loss.detach()), "pu21_mse": float(mse.detach().mean()),
                    "mean_level": float(level.detach().mean()),
                    "seconds": time.perf_counter() - t0}

@@ -140,12 +140,12 @@ def test_corrupt_weights_are_refused(tmp_path, monkeypatch):
     blob[len(blob) // 2] ^= 1
     (folder / "cnn.pt").write_bytes(bytes(blob))
     monkeypatch.setattr(C, "_weights_dir", lambda: folder)
-    C.load_model.cache_clear()
+    C._load_model.cache_clear()
     try:
         with pytest.raises(DualmodError, match="checksum"):
             C.load_model()
     finally:
-        C.load_model.cache_clear()
+        C._load_model.cache_clear()
 
 
 def test_solver_meets_power_budgets_on_grid_hex_and_rgb(rng):
@@ -212,3 +212,66 @@ def test_refine_polishes_the_network_frame_with_the_optimiser():
     for bad in (-1, 2.5, 10**6):
         with pytest.raises(ValueError, match="refine"):
             cnn(panel, target, refine=bad)
+
+
+def test_scaled_panel_refuses_what_training_cannot_represent():
+    from dualmod.training.cnn import PANEL_H, PANEL_W, scaled_builtin, scaled_panel
+
+    assert scaled_panel(Panel.load("sim2-hdr47")) == scaled_builtin("sim2-hdr47")
+    small = scaled_panel(make_panel(192, 108, rows=6, cols=10, layout="hex"))       # any 16:9 grid/hex panel
+    assert small.shape == (PANEL_H, PANEL_W) and small.psf.sigma == pytest.approx(6.0 * PANEL_W / 192)
+    for panel, why in ((Panel.load("proto-16x9-rgb"), "RGB backlight"),
+                       (make_panel(192, 144), "not 16:9"),
+                       (make_panel(192, 108, psf={"model": "radial_table", "radius": [0, 10, 30],
+                                                  "value": [1.0, 0.4, 0.0]}), "'radial_table'")):
+        with pytest.raises(ValueError, match=why):
+            scaled_panel(panel)
+
+
+def test_fine_tuning_for_one_panel_trains_on_it_only():
+    from dualmod.training.cnn import ImagePool, scaled_panel, train_cnn
+
+    pool, seen = ImagePool([], scenes=True, max_side=240), []
+
+    class Recording:
+        def draw(self, rng, panel):
+            seen.append(panel)
+            return pool.draw(rng, panel)
+
+    target = make_panel(192, 108, rows=6, cols=10, layout="hex")
+    model = C.CnnModel(width=6, deep=8)
+    before = {k: v.clone() for k, v in model.net.state_dict().items()}
+    trained, history = train_cnn(Recording(), steps=3, batch=2, seed=0, progress=False, model=model, panel=target)
+    assert trained is model and len(history) == 3 and len(seen) == 6
+    assert all(p == scaled_panel(target) for p in seen)
+    assert any(not torch.equal(before[k], v) for k, v in model.net.state_dict().items())   # it did train
+    with pytest.raises(ValueError, match="not both"):
+        train_cnn(Recording(), steps=1, panels=2, panel=target, progress=False)
+
+
+def test_train_cnn_cli_fine_tunes_the_shipped_model_for_a_panel(tmp_path, capsys):
+    """train-cnn --panel P --init shipped writes a checked model folder that cnn's ``weights`` option loads;
+    the shipped model (and its cache) stay as they were."""
+    from dualmod.cli import main
+
+    data, out = tmp_path / "data", tmp_path / "sim2"
+    data.mkdir()
+    (data / "SPLIT.csv").write_text("file,split\n")          # no images: the procedural scenes only
+    shipped = C.load_model()
+    shipped_state = {k: v.clone() for k, v in shipped.net.state_dict().items()}
+    argv = ["train-cnn", "--data", str(data), "--panel", "sim2-hdr47", "--init", "shipped", "--steps", "2",
+            "--batch", "1", "--lr", "1e-3"]
+    assert main(argv) == 2                                    # no --out: the default folder is the shipped model's
+    assert "--out" in capsys.readouterr().err
+    assert main(argv + ["--out", str(out), "--json", str(tmp_path / "t.json")]) == 0
+    training = __import__("json").loads((out / "manifest.json").read_text())["cnn"]["training"]
+    assert (training["panel"], training["init"], training["steps"]) == ("sim2-hdr47", "shipped", 2)
+    assert all(torch.equal(v, shipped_state[k]) for k, v in C.load_model().net.state_dict().items())
+    panel = Panel.load("sim2-hdr47")
+    target = dm.scene("window", panel.height, panel.width)
+    tuned = dm.solve(panel, target, method="cnn", weights=str(out))
+    assert tuned.shape == (panel.n_leds,) and not np.array_equal(tuned, dm.solve(panel, target, method="cnn"))
+    with pytest.raises(InputError, match="no such folder"):
+        dm.solve(panel, target, method="cnn", weights=str(tmp_path / "nothing"))
+    assert main(argv[:4] + ["proto-16x9-rgb", "--out", str(tmp_path / "x")]) == 2
+    assert "RGB backlight" in capsys.readouterr().err and not (tmp_path / "x").exists()
