@@ -144,7 +144,8 @@ def _exposure(text: str):
 
 def cmd_simulate(args) -> int:
     from ._io import write_json
-    from .dimming import SOLVERS, methods, solve
+    from .compare import parse_method
+    from .dimming import solve
     from .display.simulate import simulate
     from .imaging.inputs import load_target
     from .imaging.io import WRITE_FORMATS, write_image
@@ -153,8 +154,7 @@ def cmd_simulate(args) -> int:
     timings = {}
     t0 = time.perf_counter()
     panel = Panel.load(args.panel)
-    if args.method.lower() not in SOLVERS:  # fail before any heavy work
-        raise InputError(f"unknown method {args.method!r}; valid methods: {', '.join(methods())}")
+    method, options = parse_method(args.method)  # fail before any heavy work
     for out, kinds in ((args.out, WRITE_FORMATS), (args.preview, (".png",)), (args.json, (".json",))):
         if out and Path(out).suffix.lower() not in kinds:
             raise InputError(f"{out}: output must end in {', '.join(kinds)}")
@@ -165,7 +165,7 @@ def cmd_simulate(args) -> int:
         print(f"dualmod: warning: {note}", file=sys.stderr)
     t1 = time.perf_counter()
     timings["read_prepare_s"] = t1 - t0
-    leds = solve(panel, target, method=args.method)
+    leds = solve(panel, target, method=method, **options)
     t2 = time.perf_counter()
     timings["solve_s"] = t2 - t1
     sim = simulate(panel, leds, target)
@@ -178,14 +178,14 @@ def cmd_simulate(args) -> int:
     shown, want = luminance(sim.displayed), luminance(target)
     lit = want > 1e-3
     summary = {
-        "input": info, "panel": panel.name, "method": args.method.lower(), "fit": args.fit,
+        "input": info, "panel": panel.name, "method": method, "options": options, "fit": args.fit,
         "output": str(args.out), "preview": args.preview, "leds": panel.n_leds,
         "power": sim.power, "peak_nits_shown": float(shown.max()), "black_nits_shown": float(shown.min()),
         "target_peak_nits": float(want.max()),
         "clipped_fraction": float(np.mean(shown[lit] < 0.95 * want[lit])) if lit.any() else 0.0,
         "timings": timings,
     }
-    print(f"{args.input} -> {args.out}: {panel.name}, method {summary['method']}, power {sim.power:.3f}, "
+    print(f"{args.input} -> {args.out}: {panel.name}, method {args.method.strip()}, power {sim.power:.3f}, "
           f"peak {summary['peak_nits_shown']:.1f} cd/m², black {summary['black_nits_shown']:.4f} cd/m², "
           f"clipped {100 * summary['clipped_fraction']:.2f}% ({sum(timings.values()):.2f} s)")
     if args.json:
@@ -395,11 +395,13 @@ def cmd_methods(args) -> int:
 
 # -------------------------------------------------------------------- main
 def cmd_video(args) -> int:
+    from .compare import parse_method
     from .imaging.video import VIDEO_SUFFIXES, open_frames
     from .panel import Panel
     from .video import parse_temporal, run_video
 
     panel = Panel.load(args.panel)
+    method, options = parse_method(args.method)
     # --lookahead replaces the causal filter, so the filter's default applies only without it
     temporal = parse_temporal(args.temporal if args.temporal is not None else
                               ("off" if args.lookahead is not None else "attack=1,decay=0.15"))
@@ -413,7 +415,7 @@ def cmd_video(args) -> int:
     if args.lookahead is not None and not args.lookahead > 0:
         raise InputError(f"--lookahead must be a positive slope per frame, got {args.lookahead}")
     with _dask_client(args) as client:
-        summary = run_video(source, panel, args.method, args.out, temporal=temporal, shown=args.shown,
+        summary = run_video(source, panel, method, args.out, temporal=temporal, shown=args.shown, options=options,
                             exposure=exposure, fit=args.fit, lookahead=args.lookahead, client=client,
                             progress=lambda s: print(f"video: {s}", file=sys.stderr, flush=True))
     print(f"{summary['frames']} frames ({summary['solved']} solved, {summary['resumed']} from an earlier run): "
@@ -443,7 +445,8 @@ def build_parser() -> argparse.ArgumentParser:
              dualmod simulate builtin:window --out shown.exr --preview shown.png""", cmd_simulate)
     p.add_argument("input", help="image file (.exr .hdr .pfm .png .tif) or builtin:NAME (see 'dualmod scenes')")
     p.add_argument("--panel", default="fald-1080p-576", help="panel profile name or .toml path")
-    p.add_argument("--method", default="global", help="dimming solver (see 'dualmod methods')")
+    p.add_argument("--method", default="global", help="dimming solver (see 'dualmod methods'), options as in compare: "
+                   "optimal:power_weight=0.001")
     p.add_argument("--out", required=True, help="displayed image to write (.exr .pfm .hdr .tif .png)")
     p.add_argument("--preview", help="also write a 16-bit PNG preview (displayed / peak, sRGB-encoded)")
     p.add_argument("--exposure", type=_exposure, default="auto",
@@ -503,7 +506,8 @@ def build_parser() -> argparse.ArgumentParser:
              dualmod video clip.mp4 --method optimal --workers 2 --out out/clip-optimal""", cmd_video)
     p.add_argument("input", help="folder of frames, HDR10 video (.mp4 .mkv .mov .ts) or builtin:flicker, builtin:grain")
     p.add_argument("--panel", default="fald-1080p-576", help="panel profile name or .toml path")
-    p.add_argument("--method", default="max", help="dimming solver (see 'dualmod methods')")
+    p.add_argument("--method", default="max", help="dimming solver (see 'dualmod methods'), options as in compare: "
+                   "optimal:power_weight=0.001")
     p.add_argument("--temporal", default=None,
                    help="temporal filter: attack=,decay=,cut=,scene_cut=,hold=,anchor= or 'off' (default "
                         "attack=1,decay=0.15; off with --lookahead); anchor= is the price of moving away from the "

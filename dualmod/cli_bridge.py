@@ -148,13 +148,15 @@ def _stream_targets(inputs: list[str], panel):
 
 
 def cmd_stream(args) -> int:
+    from .compare import parse_method
     from .dimming import solve
     from .dimming.temporal import TemporalSolver
     from .panel import Panel
 
     panel = Panel.load(args.panel)
+    method, options = parse_method(args.method)
     inputs = _stream_inputs(args.inputs)
-    temporal = TemporalSolver(args.method) if args.temporal else None
+    temporal = TemporalSolver(method, **options) if args.temporal else None
     period = 1.0 / args.fps if args.fps else 0.0
     read_s, solve_s, send_s = [], [], []
     with _open(args, zones=panel.n_leds) as link:
@@ -171,7 +173,7 @@ def cmd_stream(args) -> int:
                     if target is None:
                         break
                     t1 = time.perf_counter()
-                    leds = temporal(panel, target) if temporal else solve(panel, target, method=args.method)
+                    leds = temporal(panel, target) if temporal else solve(panel, target, method=method, **options)
                     t2 = time.perf_counter()
                     link.send_frame(leds)
                     t3 = time.perf_counter()
@@ -259,7 +261,8 @@ def add_bridge(sub, add) -> None:
     port_args(p)
     p.add_argument("inputs", nargs="+", help="image files, folders of frames, or builtin:NAME scenes")
     p.add_argument("--panel", default="fald-1080p-576", help="panel profile (its LED count must match the device)")
-    p.add_argument("--method", default="max", help="dimming solver (see 'dualmod methods')")
+    p.add_argument("--method", default="max", help="dimming solver (see 'dualmod methods'), options as in compare: "
+                   "cnn:power_weight=0.001")
     p.add_argument("--temporal", action="store_true", help="smooth LED levels over time (video)")
     p.add_argument("--fps", type=float, default=0.0, help="pace frames at this rate (default: as fast as possible)")
     p.add_argument("--loop", type=int, default=1, help="play the sequence this many times")

@@ -92,6 +92,22 @@ def parse_methods(method_names: Iterable[str]) -> list[tuple[str, str, dict]]:
     return specs
 
 
+def parse_method(spec: str) -> tuple[str, dict]:
+    """One method as ``--method`` takes it, options included: ``"optimal:power_weight=0.001"`` →
+    ``("optimal", {"power_weight": 0.001})``; checked as :func:`parse_methods` checks them.
+
+    Raises
+    ------
+    InputError
+        An unknown method, an option it does not take, or a sweep (``/``: for ``compare`` only).
+    """
+    specs = expand_methods([spec])
+    if len(specs) != 1:
+        raise InputError(f"--method {spec!r}: give one method (a sweep with '/' is for 'dualmod compare --methods')")
+    (_, base, options), = parse_methods(specs)
+    return base, options
+
+
 #: (panel, method) pairs this process has run once (so their timing excludes compilation and set-up).
 _WARMED: set = set()
 

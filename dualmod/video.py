@@ -374,7 +374,7 @@ def run_video(source, panel, method: str, out, *, temporal: dict | None = None, 
     wall = time.perf_counter() - t_start
     psnr = [r["pu21_psnr"] for r in rows]
     solved = counts["solved"]
-    summary = {"source": source.name, "panel": panel.name, "method": method, "temporal": temporal,
+    summary = {"source": source.name, "panel": panel.name, "method": method, "options": options, "temporal": temporal,
                "lookahead": lookahead,
                "frames": len(rows), "solved": solved, "resumed": counts["resumed"],
                "cut_frames": [r["frame"] for r in rows if r["cut"]],

@@ -76,6 +76,31 @@ def test_simulate_builtin_scene(tmp_path, small_profile):
     assert read_image(tmp_path / "p.png").max() <= 1.0
 
 
+def test_method_takes_options_as_compare_does(tmp_path, small_profile):
+    """--method NAME:key=value reaches the solver (simulate, video); one method only, options checked."""
+    summaries = {}
+    for spec in ("cnn", "cnn:power_weight=0.03", "cnn:power_budget=0.05"):
+        j = tmp_path / f"{len(summaries)}.json"
+        r = run("simulate", "builtin:window", "--panel", small_profile, "--method", spec, "--out", tmp_path / "s.exr",
+                "--json", j)
+        assert r.returncode == 0, r.stderr
+        summaries[spec] = json.loads(j.read_text())
+    assert summaries["cnn:power_weight=0.03"]["options"] == {"power_weight": 0.03}
+    assert summaries["cnn"]["method"] == "cnn" and summaries["cnn"]["options"] == {}
+    assert summaries["cnn:power_weight=0.03"]["power"] < summaries["cnn"]["power"]   # a price on power: dimmer
+    assert summaries["cnn:power_budget=0.05"]["power"] <= 0.05 * 1.01   # met before drive-code rounding
+    for spec, words in (("cnn:power_weight=0/0.01", "one method"), ("max:power_weight=1", "power_weight")):
+        r = run("simulate", "builtin:window", "--panel", small_profile, "--method", spec, "--out", tmp_path / "x.exr")
+        assert r.returncode == 2 and words in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
+        assert not (tmp_path / "x.exr").exists()
+    r = run("video", "builtin:flicker", "--panel", small_profile, "--frames", "4", "--method", "cnn:power_budget=0.05",
+            "--out", tmp_path / "v")
+    assert r.returncode == 0, r.stderr
+    summary = json.loads((tmp_path / "v" / "summary.json").read_text())
+    assert summary["method"] == "cnn" and summary["options"] == {"power_budget": 0.05}
+    assert summary["power_mean"] <= 0.05 * 1.01
+
+
 @pytest.mark.skipif(not SHARED_HDR.is_dir(), reason="../shared/data/hdr not present")
 def test_simulate_real_exr(tmp_path, small_profile):
     r = run("simulate", SHARED_HDR / "GoldenGate.exr", "--panel", small_profile, "--out", tmp_path / "o.pfm",
@@ -125,7 +150,7 @@ def test_simulate_error_paths(tmp_path, small_profile, case):
         src.write_bytes(bytes(range(256)) * 10)
         words = ["noise.hdr"]
     elif case == "bad_method":
-        extra, words = ["--method", "magic"], ["unknown method 'magic'", "global"]
+        extra, words = ["--method", "magic"], ["unknown method(s) magic", "global"]
     elif case == "bad_profile":
         panel = tmp_path / "bad.toml"
         panel.write_text(SMALL.replace("sigma = 10", "sigma = -3"))

@@ -169,7 +169,8 @@ class TemporalSolver:
         solve every frame on its own. Not passed at a scene cut (:class:`SceneCutDetector`) or on the
         first frame. A price > 0 for a solver that takes no anchor is a ``ValueError``.
     **options
-        Passed to the solver.
+        Passed to the solver. A ``power_budget`` among them also caps the filtered frames (scaled down
+        uniformly where the filter's slow falls would exceed it), as the panel's own cap does.
 
     Attributes
     ----------
@@ -223,9 +224,16 @@ class TemporalSolver:
         if scene:
             self.filter.reset()
         before = self.filter.cuts
-        leds = self.filter(raw)
+        leds = apply_power_cap(panel, self.filter(raw))
         self._next_frame(scene or self.filter.cuts > before)
-        return apply_power_cap(panel, leds)
+        budget = self.options.get("power_budget")
+        if budget is not None:  # the solver's budget holds on what is sent: the filter's slow falls must not exceed it
+            from .optimal import resolve_budget
+
+            cap, mean = resolve_budget(panel, target, budget), float(np.mean(leds))
+            if mean > cap:
+                leds = leds * (cap / mean)
+        return leds
 
     @property
     def last_raw(self) -> np.ndarray | None:

@@ -123,3 +123,24 @@ def test_temporal_solver_anchors_to_its_last_solution_within_a_shot(anchored_pro
         TemporalSolver("anchored_probe", anchor=-1)
     with pytest.raises(ValueError, match="'max' does not"):  # a price nothing would take: refused, not ignored
         TemporalSolver("max", anchor=0.01)
+
+
+def test_a_power_budget_holds_on_the_filtered_frames():
+    """The filter lets falls decay; a solver's power_budget must still hold on what is sent: a fixed budget
+    when a highlight moves (each raw frame meets it, their decaying union does not), "max" when it dims."""
+    panel = make_panel()
+    left = np.full((panel.height, panel.width, 3), 2.0, np.float32)
+    left[:, : panel.width // 2] = 450.0
+    right = left[:, ::-1].copy()
+    dim = np.full((panel.height, panel.width, 3), 20.0, np.float32)
+    for budget, frames in ((0.3, (left, right, left)), ("max", (left, dim, dim))):
+        ts = TemporalSolver("cnn", decay=0.05, scene_cut=None, cut=None, power_budget=budget)
+        free = TemporalSolver("cnn", decay=0.05, scene_cut=None, cut=None)
+        sent = [ts(panel, t) for t in frames]
+        raw_means = [float(np.mean(dm.solve(panel, t, method="cnn", power_budget=budget))) for t in frames]
+        unbudgeted = [free(panel, t) for t in frames]
+        for k, t in enumerate(frames):
+            cap = 0.3 if budget == 0.3 else float(np.mean(dm.solve(panel, t, method="max")))
+            assert raw_means[k] <= cap * (1 + 1e-9) and np.mean(sent[k]) <= cap * (1 + 1e-9)
+        cap1 = 0.3 if budget == 0.3 else float(np.mean(dm.solve(panel, dim, method="max")))
+        assert np.mean(unbudgeted[1]) > 1.2 * cap1                   # without the cap the filter would exceed it
