@@ -204,10 +204,10 @@ def _lookahead_plan(frames, panel, panel_f, method: str, options: dict, slope: f
                     count) -> tuple[list, list]:
     """First pass of the look-ahead mode: every frame's raw solution and cut flag, then the envelope."""
     from .dimming import apply_power_cap
-    from .dimming.temporal import SceneCutDetector, slope_limited_envelope
+    from .dimming.temporal import SceneCutDetector, sent_budget, slope_limited_envelope
 
     scenes = SceneCutDetector()
-    raw, cuts = [], []
+    raw, cuts, budgets = [], [], []
     pending: deque = deque()
 
     def collect():
@@ -218,13 +218,14 @@ def _lookahead_plan(frames, panel, panel_f, method: str, options: dict, slope: f
     for k, target, known_cut in frames():
         if scenes(target) or known_cut:
             cuts.append(k)
+        budgets.append(sent_budget(panel, target, options))
         pending.append(ex.submit(_solve_frame, panel_f, ex.scatter(target), method, options))
         while len(pending) > window:
             collect()
     while pending:
         collect()
     env = slope_limited_envelope(np.stack(raw), slope, cuts)
-    return [(apply_power_cap(panel, e), r) for e, r in zip(env, raw)], cuts
+    return [(apply_power_cap(panel, e, b), r) for e, r, b in zip(env, raw, budgets)], cuts
 
 
 def run_video(source, panel, method: str, out, *, temporal: dict | None = None, shown=None,
@@ -251,7 +252,8 @@ def run_video(source, panel, method: str, out, *, temporal: dict | None = None, 
     lookahead : float, optional
         Instead of the causal ``temporal`` filter: read the video twice, solve every frame, and send the
         :func:`~dualmod.dimming.temporal.slope_limited_envelope` of the solutions with this slope per frame
-        (offline only: it needs the future; memory grows with frames × LEDs).
+        (offline only: it needs the future; memory grows with frames × LEDs). A ``power_budget`` in
+        ``options`` caps the envelope too.
     client : dask.distributed.Client, optional
         Solve, simulate, write and score frames on the cluster's workers, a few frames ahead of the
         temporal filter, which runs here in frame order (it is sequential and cheap); the result is the

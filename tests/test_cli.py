@@ -99,6 +99,12 @@ def test_method_takes_options_as_compare_does(tmp_path, small_profile):
     summary = json.loads((tmp_path / "v" / "summary.json").read_text())
     assert summary["method"] == "cnn" and summary["options"] == {"power_budget": 0.05}
     assert summary["power_mean"] <= 0.05 * 1.01
+    r = run("video", "builtin:flicker", "--panel", small_profile, "--frames", "4", "--method", "cnn:power_budget=0.05",
+            "--temporal", "off", "--lookahead", "0.02", "--out", tmp_path / "la")   # the envelope is capped too
+    assert r.returncode == 0, r.stderr
+    rows = (tmp_path / "la" / "metrics.csv").read_text().strip().splitlines()[1:]
+    powers = [float(row.split(",")[3]) for row in rows]
+    assert len(powers) == 4 and max(powers) <= 0.05 * 1.01
 
 
 @pytest.mark.skipif(not SHARED_HDR.is_dir(), reason="../shared/data/hdr not present")

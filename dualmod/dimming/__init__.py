@@ -62,9 +62,10 @@ def methods() -> list[str]:
     return sorted(SOLVERS)
 
 
-def apply_power_cap(panel: Panel, leds: np.ndarray) -> np.ndarray:
-    """Scale an LED frame down uniformly so its mean level is at most ``leds.max_mean_level``."""
-    cap = panel.leds.max_mean_level
+def apply_power_cap(panel: Panel, leds: np.ndarray, budget: float | None = None) -> np.ndarray:
+    """Scale an LED frame down uniformly so its mean level is at most ``leds.max_mean_level``, and at most
+    ``budget`` (a mean level) if one is given."""
+    cap = panel.leds.max_mean_level if budget is None else min(panel.leds.max_mean_level, budget)
     mean = float(np.mean(leds))
     return leds * (cap / mean) if mean > cap else leds
 

@@ -224,16 +224,10 @@ class TemporalSolver:
         if scene:
             self.filter.reset()
         before = self.filter.cuts
-        leds = apply_power_cap(panel, self.filter(raw))
+        leds = self.filter(raw)
         self._next_frame(scene or self.filter.cuts > before)
-        budget = self.options.get("power_budget")
-        if budget is not None:  # the solver's budget holds on what is sent: the filter's slow falls must not exceed it
-            from .optimal import resolve_budget
-
-            cap, mean = resolve_budget(panel, target, budget), float(np.mean(leds))
-            if mean > cap:
-                leds = leds * (cap / mean)
-        return leds
+        # the solver's budget holds on what is sent too: the filter's slow falls must not exceed it
+        return apply_power_cap(panel, leds, sent_budget(panel, target, self.options))
 
     @property
     def last_raw(self) -> np.ndarray | None:
@@ -256,6 +250,15 @@ class TemporalSolver:
         if cut:
             self.cut_frames.append(self.frame)
         self.frame += 1
+
+
+def sent_budget(panel, target, options: dict) -> float | None:
+    """The mean level a solver's ``power_budget`` option allows for ``target`` (None without one): what a
+    temporal filter or envelope may send at most, since both can hold LEDs above the solver's frame."""
+    from .optimal import resolve_budget
+
+    budget = options.get("power_budget")
+    return None if budget is None else resolve_budget(panel, target, budget)
 
 
 def slope_limited_envelope(raw, slope: float, cuts=()) -> np.ndarray:
