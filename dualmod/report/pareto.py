@@ -30,7 +30,8 @@ def pareto_figure(summary: list[dict], path, *, title: str = "") -> None:
         x = [r["power"] for r in rows]
         y = [r["pu21_psnr"] for r in rows]
         style = "-" if len(rows) > 1 else ""
-        ax.plot(x, y, style, color=f"C{i % 10}", marker=markers[i % len(markers)], label=name if len(rows) == 1 else f"{name} (sweep)")
+        ax.plot(x, y, style, color=f"C{i % 10}", marker=markers[i % len(markers)],
+                label=name if len(rows) == 1 else f"{name} (sweep)")
     ax.set_xlabel("mean LED power (fraction of full)")
     ax.set_ylabel("PU21-PSNR (dB, mean over images)")
     ax.grid(alpha=0.3)
