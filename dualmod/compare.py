@@ -56,8 +56,13 @@ def _parse_method(spec: str) -> tuple[str, str, dict]:
     return spec.strip().lower(), parts[0].strip().lower(), opts
 
 
+#: Options whose value is a path: never swept (there ``/`` separates folders).
+PATH_OPTIONS = frozenset({"weights"})
+
+
 def expand_methods(specs: Iterable[str]) -> list[str]:
-    """Expand sweeps: ``cnn:power_weight=0/0.001/0.01`` → three specs, one per value (``/`` separates them)."""
+    """Expand sweeps: ``cnn:power_weight=0/0.001/0.01`` → three specs, one per value (``/`` separates them;
+    not in the value of a :data:`PATH_OPTIONS` option)."""
     out = []
     for spec in specs:
         spec = spec.strip()
@@ -65,7 +70,8 @@ def expand_methods(specs: Iterable[str]) -> list[str]:
             continue
         variants = [""]
         for i, part in enumerate(spec.split(":")):
-            if i == 0 or "=" not in part or "/" not in part.split("=", 1)[1]:
+            if (i == 0 or "=" not in part or "/" not in part.split("=", 1)[1]
+                    or part.split("=", 1)[0].strip() in PATH_OPTIONS):
                 variants = [v + (":" if i else "") + part for v in variants]
                 continue
             k, vals = part.split("=", 1)

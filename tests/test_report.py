@@ -15,6 +15,9 @@ def test_expand_methods_sweeps_one_option():
     assert expand_methods(["max", "cnn:power_weight=0/0.01", "optimal:power_budget=max:steps=50/100"]) == [
         "max", "cnn:power_weight=0", "cnn:power_weight=0.01", "optimal:power_budget=max:steps=50",
         "optimal:power_budget=max:steps=100"]
+    # a path is not a sweep
+    assert expand_methods(["cnn:weights=/models/sim2:power_weight=0/0.01"]) == [
+        "cnn:weights=/models/sim2:power_weight=0", "cnn:weights=/models/sim2:power_weight=0.01"]
 
 
 def test_pareto_curves_join_a_methods_sweep_and_keep_refined_cnns_apart():
