@@ -325,7 +325,7 @@ def cmd_train_metric(args) -> int:
 
 def cmd_train_cnn(args) -> int:
     from ._weights import save_checked
-    from .dimming.cnn import WEIGHTS_VERSION, load_model
+    from .dimming.cnn import WEIGHTS_VERSION, load_model, model_sha256
     from .panel import Panel
     from .training.cnn import TWIN_SCALE, ImagePool, scaled_panel, split_files, train_cnn
 
@@ -345,9 +345,11 @@ def cmd_train_cnn(args) -> int:
             scaled_panel(panel)
         except ValueError as exc:
             raise InputError(f"--panel: {exc}") from None
-    model = None
+    model = init_sha = None
     if args.init:
-        model = copy.deepcopy(load_model(None if args.init == "shipped" else args.init))   # the cache keeps its own
+        init = None if args.init == "shipped" else args.init
+        model = copy.deepcopy(load_model(init))   # a copy: the cache keeps its own
+        init_sha = model_sha256(init)
     files = split_files(data, "train")
     print(f"training on {len(files)} train-split images + procedural scenes"
           + (f", panel {panel.name}" if panel else "") + (f", from {args.init}" if args.init else "")
@@ -361,7 +363,7 @@ def cmd_train_cnn(args) -> int:
     tail = history[-100:]
     summary = {"steps": args.steps, "batch": args.batch, "seed": args.seed, "lr": args.lr,
                "twin_scale": TWIN_SCALE if args.twin_scale is None else args.twin_scale,
-               "panel": panel.name if panel else None, "init": args.init,
+               "panel": panel.name if panel else None, "init": args.init, "init_sha256": init_sha,
                "train_images": [f.name for f in files], "final_loss_mean_last_100": float(np.mean([h["loss"] for h in tail])),
                "seconds": history[-1]["seconds"]}
     path = save_checked(out, "cnn", model.net.state_dict(), WEIGHTS_VERSION,

@@ -27,6 +27,7 @@ def test_pareto_curves_join_a_methods_sweep_and_keep_refined_cnns_apart():
     assert _curve_of("cnn:power_weight=0.001:refine=3") == _curve_of("cnn:refine=3") == "cnn:refine=3"
     assert _curve_of("cnn:refine=12:power_budget=max") == "cnn:refine=12"
     assert _curve_of("optimal:power_budget=max") == "optimal"
+    assert _curve_of("cnn:weights=sim2-hdr47:power_weight=0.01") == "cnn:weights=sim2-hdr47"
 
 
 def test_report_page_and_figures(tmp_path):

@@ -21,7 +21,7 @@ def pareto_figure(summary: list[dict], path, *, title: str = "") -> None:
 
     groups: dict[str, list[dict]] = defaultdict(list)
     for row in summary:                              # variants of one method (its options differ) form a curve,
-        groups[_curve_of(row["method"])].append(row)  # except a cnn polished by the optimiser: a curve of its own
+        groups[_curve_of(row["method"])].append(row)  # except another model's or a polished cnn: curves of their own
     fig = Figure(figsize=(6.4, 4.4), dpi=130)
     ax = fig.subplots()
     markers = "osD^v<>ph"  # 9 markers against 10 colours: no two of the first 90 curves look alike
@@ -44,6 +44,6 @@ def pareto_figure(summary: list[dict], path, *, title: str = "") -> None:
 
 
 def _curve_of(method: str) -> str:
-    """The curve a method string belongs to: its name, and ``refine=k`` if it has one."""
+    """The curve a method string belongs to: its name, and its ``weights=`` and ``refine=`` if it has them."""
     name, *opts = method.split(":")
-    return ":".join([name] + [o for o in opts if o.startswith("refine=")])
+    return ":".join([name] + [o for o in opts if o.startswith(("weights=", "refine="))])
