@@ -203,12 +203,15 @@ class _Dask:
 def _lookahead_plan(frames, panel, panel_f, method: str, options: dict, slope: float, ex, window: int, say,
                     count) -> tuple[list, list]:
     """First pass of the look-ahead mode: every frame's raw solution and cut flag, then the envelope."""
-    from .dimming import apply_power_cap
+    from .dimming import apply_power_cap, takes_anchor
     from .dimming.temporal import SceneCutDetector, sent_budget, slope_limited_envelope
 
     scenes = SceneCutDetector()
     raw, cuts, budgets = [], [], []
     pending: deque = deque()
+    # a solver that takes an anchor (optimal) is chained to its own previous frame within a shot, as with the filter
+    anchored = takes_anchor(method) and options.get("anchor_weight") != 0
+    last = None
 
     def collect():
         raw.append(pending.popleft().result()[0])
@@ -216,10 +219,13 @@ def _lookahead_plan(frames, panel, panel_f, method: str, options: dict, slope: f
             say(f"look-ahead pass: solved {len(raw)}/{count}")
 
     for k, target, known_cut in frames():
-        if scenes(target) or known_cut:
+        cut = scenes(target) or known_cut
+        if cut:
             cuts.append(k)
         budgets.append(sent_budget(panel, target, options))
-        pending.append(ex.submit(_solve_frame, panel_f, ex.scatter(target), method, options))
+        last = ex.submit(_solve_frame, panel_f, ex.scatter(target), method, options,
+                         last if anchored and not cut else None)
+        pending.append(last)
         while len(pending) > window:
             collect()
     while pending:

@@ -312,3 +312,17 @@ def test_video_chains_an_anchored_solver_within_shots_and_when_resumed(panel, tm
     anchored_probe.clear()
     run_video(src, panel, "anchored_probe", tmp_path / "off", temporal=None)
     assert all(a is None for a, _ in anchored_probe)
+    # --lookahead chains its first pass the same way (the raw solutions it takes the envelope of)
+    anchored_probe.clear()
+    ahead = run_video(src, panel, "anchored_probe", tmp_path / "ahead", temporal=None, lookahead=0.05)
+    assert ahead["cut_frames"] == cut and len(anchored_probe) == n
+    for k, (anchor, weight) in enumerate(anchored_probe):
+        assert weight == 1e-4                                       # the solver's own default price
+        if k == 0 or k in cut:
+            assert anchor is None, k
+        else:
+            np.testing.assert_array_equal(anchor, raws[k - 1])   # the same solver and frames: the same raw LEDs
+    anchored_probe.clear()
+    run_video(src, panel, "anchored_probe", tmp_path / "ahead0", temporal=None, lookahead=0.05,
+              options={"anchor_weight": 0})
+    assert all(a is None for a, _ in anchored_probe) and all(w == 0 for _, w in anchored_probe)
