@@ -30,12 +30,10 @@ SHARED_HDR ?= ../shared/data/hdr
 TEST_IMAGES = $(shell awk -F, '$$2=="test"{print "$(SHARED_HDR)/"$$1}' $(SHARED_HDR)/SPLIT.csv 2>/dev/null)
 CNN_SWEEP = cnn:power_weight=0/0.0003/0.001/0.003/0.01/0.03
 EVAL_METHODS = global,max,mean,sqrt,cho,percentile,seetzen2004,optimal,optimal:power_budget=max,$(CNN_SWEEP),cnn:power_budget=max/0.2/0.15/0.1/0.06,optimal:power_weight=0.0003/0.001/0.003/0.01,cnn:power_weight=0/0.0003/0.001/0.003:refine=3,cnn:power_weight=0/0.001/0.01:refine=12,cnn:power_budget=max:refine=3
-# the model fine-tuned for sim2-hdr47 (weights/panels/sim2-hdr47), beside the one trained on the panel family
-SIM2_TUNED = cnn:weights=sim2-hdr47:power_weight=0/0.0003/0.001/0.003/0.01/0.03,cnn:weights=sim2-hdr47:power_budget=max,cnn:weights=sim2-hdr47:power_weight=0.001/0.003:refine=3
 evaluate-cnn: $(STAMP)
 	$(VENV)/bin/dualmod compare $(TEST_IMAGES) --panel fald-1080p-576 --methods $(EVAL_METHODS),min_power_lp \
 		--out out/cnn-eval/fald-1080p-576 --pareto pareto.png --report
-	$(VENV)/bin/dualmod compare $(TEST_IMAGES) --panel sim2-hdr47 --methods $(EVAL_METHODS),$(SIM2_TUNED) \
+	$(VENV)/bin/dualmod compare $(TEST_IMAGES) --panel sim2-hdr47 --methods $(EVAL_METHODS) \
 		--out out/cnn-eval/sim2-hdr47 --pareto pareto.png --report
 
 clean: clean-numba

@@ -51,7 +51,7 @@ from ..errors import InputError
 from ..imaging.colour import REC709_LUMINANCE
 from ..panel import Panel
 
-__all__ = ["cnn", "CnnModel", "features", "load_model", "fine_tunes", "N_FEATURES", "K", "WEIGHTS_VERSION",
+__all__ = ["cnn", "CnnModel", "features", "load_model", "model_sha256", "N_FEATURES", "K", "WEIGHTS_VERSION",
            "control_value"]
 
 K = 4
@@ -242,28 +242,13 @@ def _weights_dir():
     return resources.files("dualmod.dimming") / "weights"
 
 
-def fine_tunes() -> list[str]:
-    """Names of the shipped models fine-tuned for one built-in panel (``weights=NAME``)."""
-    root = _weights_dir() / "panels"
-    return sorted(p.name for p in root.iterdir() if (p / "manifest.json").is_file()) if root.is_dir() else []
-
-
 def load_model(weights=None) -> CnnModel:
     """A model checked (version, SHA-256) and loaded strictly, in eval mode; cached (do not train it in place).
 
-    ``weights``: None for the shipped model; the name of a shipped fine-tune (:func:`fine_tunes`, e.g.
-    ``"sim2-hdr47"``); or a folder that ``dualmod train-cnn --out`` wrote (``cnn.pt`` and
-    ``manifest.json``), e.g. your own fine-tune (``train-cnn --panel P --init shipped``).
+    ``weights``: None for the shipped model, or a folder that ``dualmod train-cnn --out`` wrote (``cnn.pt``
+    and ``manifest.json``), e.g. a fine-tune for one panel (``train-cnn --panel P --init shipped``).
     """
-    if weights is None:
-        return _load_model(None)
-    folder = Path(weights).expanduser()
-    if not folder.is_dir() and str(weights) in fine_tunes():
-        folder = Path(str(_weights_dir() / "panels" / str(weights)))
-    if not folder.is_dir():
-        raise InputError(f"cnn weights {str(weights)!r}: no such folder or shipped fine-tune (shipped: "
-                         f"{', '.join(fine_tunes()) or 'none'}; or the --out folder of 'dualmod train-cnn')")
-    return _load_model(str(folder.resolve()))
+    return _load_model(None if weights is None else str(_weights_folder(weights)))
 
 
 def model_sha256(weights=None) -> str:
@@ -271,10 +256,16 @@ def model_sha256(weights=None) -> str:
     import json
 
     load_model(weights)   # resolves and checks it
-    folder = _weights_dir() if weights is None else Path(weights).expanduser()
-    if weights is not None and not folder.is_dir():
-        folder = _weights_dir() / "panels" / str(weights)
+    folder = _weights_dir() if weights is None else _weights_folder(weights)
     return json.loads((folder / "manifest.json").read_text())["cnn"]["sha256"]
+
+
+def _weights_folder(weights) -> Path:
+    folder = Path(weights).expanduser()
+    if not folder.is_dir():
+        raise InputError(f"cnn weights {str(weights)!r}: no such folder (give the --out folder of "
+                         "'dualmod train-cnn', or leave weights out for the shipped model)")
+    return folder.resolve()
 
 
 @lru_cache(maxsize=8)
@@ -315,9 +306,9 @@ def cnn(panel: Panel, target: np.ndarray, *, power_weight: float = 0.0,
         Iterations of ``optimal``'s solver started from the network's frame (0: the network alone).
         The result is never worse than the network's on the refinement's grid.
     weights : str, optional
-        A shipped fine-tune by its panel's name (``"sim2-hdr47"``, see :func:`fine_tunes`), or a folder
-        written by ``dualmod train-cnn --out`` (e.g. your own fine-tune: ``--panel P --init shipped``);
-        None: the shipped model, trained on a family of panels.
+        A folder written by ``dualmod train-cnn --out`` (e.g. a fine-tune for this panel: ``--panel P
+        --init shipped``; check it across the λ range on your content, see the README); None: the
+        shipped model, trained on a family of panels.
     """
     steps = int(refine) if float(refine).is_integer() else -1
     if not 0 <= steps <= 1000:
