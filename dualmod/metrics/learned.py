@@ -23,7 +23,7 @@ Network. A fixed per-channel standardisation (learned from the training set, sto
 weights), four 3 × 3 convolutions of stride 2 with ReLU, global average and max pooling, and a
 two-layer regressor → JOD. No normalisation layers: ~25 k weights. Trained in torch; scored in numba
 (:meth:`DeepMetric.predict`): one pass from the RGB images (or the PU21 maps, when another metric has
-computed them) to the standardised features, four convolution kernels and a numpy head, about half a
+computed them) to the standardised features, then the whole network in one numba call (:func:`_network`), about half a
 millisecond for the network at any image size (the feature map is always about 68 × 120), and no torch
 import. The two paths are tested equal.
 
