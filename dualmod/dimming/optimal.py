@@ -113,6 +113,12 @@ def optimize_leds(panel: Panel, target: np.ndarray, *, power_weight: float = 0.0
 
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+    if not anchor_weight >= 0:
+        raise ValueError(f"anchor_weight must be >= 0, got {anchor_weight}")
+    want = (panel.n_leds,) if panel.leds.channels == 1 else (panel.n_leds, 3)
+    for name, v in (("warm_start", warm_start), ("anchor", anchor)):
+        if v is not None and np.shape(v) != want:
+            raise ValueError(f"{name} must have the LED frame's shape {want}, got {np.shape(v)}")
     dtype = getattr(torch, precision)
     size = tuple(size) if size is not None else grid_size(panel)
     twin = _twin(panel, size, precision)
@@ -120,8 +126,6 @@ def optimize_leds(panel: Panel, target: np.ndarray, *, power_weight: float = 0.0
         t = twin.resample(np.asarray(target))[None]
         w = torch.as_tensor(REC709_LUMINANCE, dtype=dtype)
         v_target = pu21_encode_torch(t @ w)
-    if not anchor_weight >= 0:
-        raise ValueError(f"anchor_weight must be >= 0, got {anchor_weight}")
     cap = panel.leds.max_mean_level
     if power_budget is not None:
         cap = min(cap, resolve_budget(panel, target, power_budget))
@@ -138,10 +142,6 @@ def optimize_leds(panel: Panel, target: np.ndarray, *, power_weight: float = 0.0
 
     a = None if anchor is None else torch.tensor(np.asarray(anchor, dtype=np.float64)[None], dtype=dtype)
     x0 = max_dimming(panel, target) if warm_start is None else np.asarray(warm_start, dtype=np.float64)
-    want = (panel.n_leds,) if panel.leds.channels == 1 else (panel.n_leds, 3)
-    for name, v in (("warm_start", warm_start), ("anchor", anchor)):
-        if v is not None and np.shape(v) != want:
-            raise ValueError(f"{name} must have the LED frame's shape {want}, got {np.shape(v)}")
     x = _project(torch.tensor(x0[None], dtype=dtype), cap)
     f, g = loss_grad(x)
     trace = [f]
