@@ -203,14 +203,13 @@ class _Dask:
 def _lookahead_plan(frames, panel, panel_f, method: str, options: dict, slope: float, ex, window: int, say,
                     count) -> tuple[list, list]:
     """First pass of the look-ahead mode: every frame's raw solution and cut flag, then the envelope."""
-    from .dimming import apply_power_cap, takes_anchor
-    from .dimming.temporal import SceneCutDetector, sent_budget, slope_limited_envelope
+    from .dimming import apply_power_cap
+    from .dimming.temporal import SceneCutDetector, chains_anchor, sent_budget, slope_limited_envelope
 
     scenes = SceneCutDetector()
     raw, cuts, budgets = [], [], []
     pending: deque = deque()
-    # a solver that takes an anchor (optimal) is chained to its own previous frame within a shot, as with the filter
-    anchored = takes_anchor(method) and options.get("anchor_weight") != 0
+    anchored = chains_anchor(method, options)  # as with the filter: each solve after its previous frame's, in a shot
     last = None
 
     def collect():

@@ -194,11 +194,11 @@ class TemporalSolver:
         if anchor and not takes_anchor(method):   # asked for, but nothing would take it: say so, not ignore it
             raise ValueError(f"anchor={anchor:g} applies to solvers that take an anchor (optimal); {method!r} does "
                              "not (leave anchor out, or give anchor=0)")
+        if anchor is not None and takes_anchor(method):
+            options = {**options, "anchor_weight": float(anchor)}  # the price as the solver takes it (0: none)
         self.method = method
         self.options = options
-        self.anchored = takes_anchor(method) and anchor != 0 and "anchor" not in options
-        if self.anchored and anchor is not None:
-            self.options = {**options, "anchor_weight": float(anchor)}
+        self.anchored = chains_anchor(method, options)
         self.filter = TemporalFilter(attack, decay, cut, hold)
         self.scenes = SceneCutDetector(scene_cut) if scene_cut is not None else None
         self.frame = 0
@@ -250,6 +250,16 @@ class TemporalSolver:
         if cut:
             self.cut_frames.append(self.frame)
         self.frame += 1
+
+
+def chains_anchor(method: str, options: dict) -> bool:
+    """Whether a video solves ``method`` frame after frame, each solve given the solver's own LEDs for the
+    frame before as its ``anchor`` (within a shot): the solver takes one, its price (the ``anchor_weight``
+    option) is not 0, and no fixed anchor is among ``options``. One rule for the filtered and the
+    look-ahead paths."""
+    from . import takes_anchor
+
+    return takes_anchor(method) and options.get("anchor_weight") != 0 and "anchor" not in options
 
 
 def sent_budget(panel, target, options: dict) -> float | None:

@@ -119,6 +119,13 @@ def test_temporal_solver_anchors_to_its_last_solution_within_a_shot(anchored_pro
     assert not off.anchored and [a for a, _ in anchored_probe] == [None, None]
     assert not TemporalSolver("max").anchored  # max takes no anchor
     assert not TemporalSolver("max", anchor=0).anchored  # nor is asked for one
+    # one rule for the filter and the look-ahead: a zero price given as the solver's own option, or a fixed
+    # anchor, is no chain either
+    from dualmod.dimming.temporal import chains_anchor
+
+    assert not TemporalSolver("anchored_probe", anchor_weight=0).anchored
+    assert chains_anchor("anchored_probe", {}) and not chains_anchor("anchored_probe", {"anchor_weight": 0})
+    assert not chains_anchor("anchored_probe", {"anchor": np.zeros(3)}) and not chains_anchor("max", {})
     with pytest.raises(ValueError, match="anchor"):
         TemporalSolver("anchored_probe", anchor=-1)
     with pytest.raises(ValueError, match="'max' does not"):  # a price nothing would take: refused, not ignored
