@@ -325,7 +325,7 @@ def cmd_train_metric(args) -> int:
 
 def cmd_train_cnn(args) -> int:
     from ._weights import save_checked
-    from .dimming.cnn import WEIGHTS_VERSION, load_model, model_sha256
+    from .dimming.cnn import WEIGHTS_VERSION, load_model
     from .panel import Panel
     from .training.cnn import TWIN_SCALE, ImagePool, scaled_panel, split_files, train_cnn
 
@@ -347,9 +347,8 @@ def cmd_train_cnn(args) -> int:
             raise InputError(f"--panel: {exc}") from None
     model = init_sha = None
     if args.init:
-        init = None if args.init == "shipped" else args.init
-        model = copy.deepcopy(load_model(init))   # a copy: the cache keeps its own
-        init_sha = model_sha256(init)
+        start = load_model(None if args.init == "shipped" else args.init)
+        model, init_sha = copy.deepcopy(start), start.sha256   # a copy: the cache keeps its own
     files = split_files(data, "train")
     print(f"training on {len(files)} train-split images + procedural scenes"
           + (f", panel {panel.name}" if panel else "") + (f", from {args.init}" if args.init else "")

@@ -51,8 +51,7 @@ from ..errors import InputError
 from ..imaging.colour import REC709_LUMINANCE
 from ..panel import Panel
 
-__all__ = ["cnn", "CnnModel", "features", "load_model", "model_sha256", "N_FEATURES", "K", "WEIGHTS_VERSION",
-           "control_value"]
+__all__ = ["cnn", "CnnModel", "features", "load_model", "N_FEATURES", "K", "WEIGHTS_VERSION", "control_value"]
 
 K = 4
 N_FEATURES = 6
@@ -210,6 +209,7 @@ class CnnModel:
     def __init__(self, width: int = 24, deep: int = 48):
         self.width, self.deep = width, deep
         self.net = _build(width, deep)
+        self.sha256: str | None = None  # of the weights file it was loaded from (its manifest's), if any
 
     def sample(self, panel: Panel, led_map):
         """LED levels (B, N) from the output map (B, 1, gr, gc), bilinear at the LED positions."""
@@ -251,15 +251,6 @@ def load_model(weights=None) -> CnnModel:
     return _load_model(None if weights is None else str(_weights_folder(weights)))
 
 
-def model_sha256(weights=None) -> str:
-    """The SHA-256 of a model's weights file, from its manifest (``weights`` as in :func:`load_model`)."""
-    import json
-
-    load_model(weights)   # resolves and checks it
-    folder = _weights_dir() if weights is None else _weights_folder(weights)
-    return json.loads((folder / "manifest.json").read_text())["cnn"]["sha256"]
-
-
 def _weights_folder(weights) -> Path:
     folder = Path(weights).expanduser()
     if not folder.is_dir():
@@ -278,6 +269,7 @@ def _load_model(folder: str | None) -> CnnModel:
     model = CnnModel(width=int(entry["width"]), deep=int(entry["deep"]))
     model.net.load_state_dict(state, strict=True)
     model.net.eval()
+    model.sha256 = entry["sha256"]   # checked against the file by load_checked
     return model
 
 

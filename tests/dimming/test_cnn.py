@@ -266,7 +266,8 @@ def test_train_cnn_cli_fine_tunes_the_shipped_model_for_a_panel(tmp_path, capsys
     assert main(argv + ["--out", str(out), "--json", str(tmp_path / "t.json")]) == 0
     training = __import__("json").loads((out / "manifest.json").read_text())["cnn"]["training"]
     assert (training["panel"], training["init"], training["steps"]) == ("sim2-hdr47", "shipped", 2)
-    assert training["init_sha256"] == C.model_sha256()
+    shipped_sha = __import__("json").loads((C._weights_dir() / "manifest.json").read_text())["cnn"]["sha256"]
+    assert training["init_sha256"] == shipped.sha256 == shipped_sha
     assert all(torch.equal(v, shipped_state[k]) for k, v in C.load_model().net.state_dict().items())
     panel = Panel.load("sim2-hdr47")
     target = dm.scene("window", panel.height, panel.width)
