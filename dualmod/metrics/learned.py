@@ -48,7 +48,7 @@ import numba as nb
 import numpy as np
 
 from .context import Pair
-from .pu21 import PU21_F32, luminance_px, pu21_px
+from .pu21 import PU21_ARRAY, pu21_rgb_row
 
 __all__ = ["DeepMetric", "deep_fr", "deep_nr", "load_model", "WEIGHTS_VERSION", "block_features", "block_size",
            "FEATURES", "FR_CHANNELS", "NR_CHANNELS"]
@@ -68,9 +68,6 @@ JOD_MAX = 10.0
 
 #: Added to the regressor's output: JOD scores sit around 8–10.
 JOD_OFFSET = 8.0
-
-#: PU21's parameters as the band kernel takes them.
-_PU21_P = np.array(PU21_F32)
 
 #: Rows of the feature map at any image size (270 / 4 at the training size).
 FEATURE_ROWS = 67.5
@@ -169,14 +166,8 @@ def _net_input_pu(target, shown, block, channels, shift, gain, out):
 @nb.njit(inline="always", fastmath={"contract"})
 def _encode_band(rgb, y0, y1, band, p):
     """PU21 of the luminance of rows y0:y1 of a linear RGB image into band (y1 − y0, W)."""
-    w = rgb.shape[1]
     for y in range(y0, y1):
-        row = rgb[y]
-        b = band[y - y0]
-        for x in range(w):
-            b[x] = luminance_px(row[x, 0], row[x, 1], row[x, 2])
-        for x in range(w):
-            b[x] = pu21_px(b[x], p[0], p[1], p[2], p[3], p[4], p[5], p[6])
+        pu21_rgb_row(rgb[y], band[y - y0], band[y - y0], p)
 
 
 @nb.njit(parallel=True, cache=True, error_model="numpy", fastmath={"contract"})
@@ -397,7 +388,7 @@ class DeepMetric:
         channels, shift, gain = weights[0]
         out = np.empty((-(-s.shape[0] // b), -(-s.shape[1] // b), len(channels)), np.float32)
         if s.ndim == 3:
-            _net_input_rgb(t, s, same, b, channels, shift, gain, out, _PU21_P)
+            _net_input_rgb(t, s, same, b, channels, shift, gain, out, PU21_ARRAY)
         else:
             _net_input_pu(t, s, b, channels, shift, gain, out)
         return out

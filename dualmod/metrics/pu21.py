@@ -23,6 +23,7 @@ import numba as nb
 import numpy as np
 
 from ..display._fastmath import exp2f, log2f
+from ..imaging.colour import REC709_LUMINANCE
 
 __all__ = ["PU21_BANDING_GLARE", "PU21_Y_MIN", "PU21_Y_MAX", "pu21_encode", "pu21_decode", "pu21_encode_torch",
            "psnr_of_pu21",
@@ -34,7 +35,7 @@ PU21_BANDING_GLARE = (0.353487901, 0.3734658629, 8.277049286e-05, 0.9062562627, 
 #: Luminance range of the encoding, cd/m².
 PU21_Y_MIN, PU21_Y_MAX = 0.005, 10000.0
 #: The parameters as float32, as the numba kernels take them.
-PU21_F32 = tuple(np.float32(v) for v in PU21_BANDING_GLARE)
+PU21_ARRAY = np.array(PU21_BANDING_GLARE, np.float32)
 #: Peak value used for PSNR in the reference ``pu21_metric`` (PU21 of ~100 cd/m²).
 PU21_PSNR_PEAK = 256.0
 
@@ -108,24 +109,34 @@ def pu21_px(y, p1, p2, p3, p4, p5, p6, p7):
     return max(p7 * (exp2f(p5 * log2f(ratio)) - p6), np.float32(0.0))
 
 
+_WR, _WG, _WB = (np.float32(v) for v in REC709_LUMINANCE)
+
+
 @nb.njit(inline="always")
 def luminance_px(r, g, b):
-    """Rec.709 luminance of one linear RGB pixel (float32)."""
-    return np.float32(0.2126) * r + np.float32(0.7152) * g + np.float32(0.0722) * b
+    """Rec.709 luminance of one linear RGB pixel (float32; the weights of ``REC709_LUMINANCE``)."""
+    return _WR * r + _WG * g + _WB * b
+
+
+@nb.njit(inline="always", fastmath={"contract"})
+def pu21_rgb_row(row, lum, out, p):
+    """Luminance of one RGB row (W, 3) into lum, then its PU21 into out (may be lum itself); p = PU21_ARRAY.
+
+    Luminance first (strided reads), then the powers on a contiguous row. The one row loop of every
+    kernel that encodes RGB images (:func:`luminance_and_pu21`, the learned metrics' feature pass).
+    """
+    p1, p2, p3, p4, p5, p6, p7 = p[0], p[1], p[2], p[3], p[4], p[5], p[6]  # loaded once, not per pixel
+    for j in range(row.shape[0]):
+        lum[j] = luminance_px(row[j, 0], row[j, 1], row[j, 2])
+    for j in range(row.shape[0]):
+        out[j] = pu21_px(lum[j], p1, p2, p3, p4, p5, p6, p7)
 
 
 @nb.njit(parallel=True, cache=True, error_model="numpy", fastmath={"contract"})
-def _pu21_of_rgb(rgb, lum, out, p1, p2, p3, p4, p5, p6, p7):
+def _pu21_of_rgb(rgb, lum, out, p):
     """Rec.709 luminance of rgb (H, W, 3) float32 into lum, and its PU21 into out (polynomial log2/exp2)."""
-    h, w, _ = rgb.shape
-    for i in nb.prange(h):
-        row = rgb[i]
-        yl = lum[i]
-        o = out[i]
-        for j in range(w):  # luminance first (strided reads), then the powers on a contiguous row
-            yl[j] = luminance_px(row[j, 0], row[j, 1], row[j, 2])
-        for j in range(w):
-            o[j] = pu21_px(yl[j], p1, p2, p3, p4, p5, p6, p7)
+    for i in nb.prange(rgb.shape[0]):
+        pu21_rgb_row(rgb[i], lum[i], out[i], p)
 
 
 def luminance_and_pu21(rgb) -> tuple[np.ndarray, np.ndarray]:
@@ -138,7 +149,7 @@ def luminance_and_pu21(rgb) -> tuple[np.ndarray, np.ndarray]:
         raise ValueError(f"expected an (H, W, 3) image, got shape {a.shape}")
     lum = np.empty(a.shape[:2], np.float32)
     out = np.empty(a.shape[:2], np.float32)
-    _pu21_of_rgb(a, lum, out, *PU21_F32)
+    _pu21_of_rgb(a, lum, out, PU21_ARRAY)
     return lum, out
 
 
