@@ -132,18 +132,6 @@ def _band_stats(t, s, r0, r1, block, stats):
         stats[bx, 7] = mn
 
 
-@nb.njit(parallel=True, cache=True, error_model="numpy")
-def _block_features(t, s, block, out):
-    h = s.shape[0]
-    hb, wb = out.shape[1], out.shape[2]
-    for by in nb.prange(hb):
-        stats = np.empty((wb, 8), np.float32)
-        _band_stats(t, s, by * block, min(by * block + block, h), block, stats)
-        for bx in range(wb):
-            for k in range(8):
-                out[k, by, bx] = stats[bx, k] * np.float32(1.0 / 256.0)
-
-
 @nb.njit(inline="always", error_model="numpy")
 def _put_inputs(stats, channels, shift, gain, out, by):
     """The chosen statistics of a band's blocks, scaled by 1/256 and standardised, into out[by, :, :]."""
@@ -201,9 +189,11 @@ def block_features(target_pu: np.ndarray | None, shown_pu: np.ndarray, block: in
     if s.ndim != 2 or t.shape != s.shape:
         raise ValueError(f"expected PU21 maps of one (H, W) shape, got {t.shape} and {s.shape}")
     b = block_size(s.shape[0]) if block is None else int(block)
-    out = np.empty((len(FEATURES), -(-s.shape[0] // b), -(-s.shape[1] // b)), np.float32)
-    _block_features(t, s, b, out)
-    return out
+    n = len(FEATURES)
+    out = np.empty((-(-s.shape[0] // b), -(-s.shape[1] // b), n), np.float32)
+    # the network-input kernel with every channel and no standardisation: (x/256 − 0)·1 is exactly x/256
+    _net_input_pu(t, s, b, np.arange(n), np.zeros(n, np.float32), np.ones(n, np.float32), out)
+    return np.ascontiguousarray(out.transpose(2, 0, 1))
 
 
 @nb.njit(parallel=True, cache=True, error_model="numpy", fastmath={"contract"})
