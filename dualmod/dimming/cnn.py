@@ -305,16 +305,19 @@ def cnn(panel: Panel, target: np.ndarray, *, power_weight: float = 0.0,
     steps = int(refine) if float(refine).is_integer() else -1
     if not 0 <= steps <= 1000:
         raise ValueError(f"refine must be a whole number of iterations in [0, 1000], got {refine!r}")
-    leds = _network_leds(panel, target, power_weight, power_budget, load_model(weights))
+    from .optimal import grid_size, optimize_leds, resolve_budget
+
+    # resolved once for the network and the refinement ("max" runs the max heuristic)
+    budget = None if power_budget is None else resolve_budget(panel, target, power_budget)
+    leds = _network_leds(panel, target, power_weight, budget, load_model(weights))
     if steps == 0:
         return leds
-    from .optimal import grid_size, optimize_leds
-
     return optimize_leds(panel, target, power_weight=power_weight, steps=steps, size=grid_size(panel, REFINE_SIDE),
-                         warm_start=leds, tol=0.0, power_budget=power_budget).leds
+                         warm_start=leds, tol=0.0, power_budget=budget).leds
 
 
-def _network_leds(panel: Panel, target: np.ndarray, power_weight: float, power_budget, model) -> np.ndarray:
+def _network_leds(panel: Panel, target: np.ndarray, power_weight: float, budget: float | None, model) -> np.ndarray:
+    """The network's LED frame; with a ``budget`` (a mean level) the control is searched to meet it."""
     channels = [-1] if panel.leds.channels == 1 else [0, 1, 2]
     feats = [features(panel, target, 0.0, channel=c) for c in channels]      # once; λ only changes the control
 
@@ -323,11 +326,8 @@ def _network_leds(panel: Panel, target: np.ndarray, power_weight: float, power_b
         return out[0] if len(out) == 1 else np.stack(out, axis=1)
 
     leds = run(power_weight)
-    if power_budget is None:
+    if budget is None:
         return leds
-    from .optimal import resolve_budget
-
-    budget = resolve_budget(panel, target, power_budget)
     if leds.mean() > budget:
         lo, hi = math.log10(max(power_weight, 1e-5)), 0.0       # λ up to 1 (far past the training range)
         best = run(10.0 ** hi)
