@@ -127,3 +127,44 @@ def test_float64_solves_of_a_still_picture_under_grain_agree():
         a, b = (optimize_leds(p, f, precision=precision).leds for f in frames)
         jump[precision] = float(np.sqrt(np.mean((a - b) ** 2)))
     assert jump["float32"] > 0.05 and jump["float64"] < 0.01, jump
+
+
+def test_two_starts_keep_the_lower_loss():
+    """start="both" descends from the max heuristic and from the CNN's frame and keeps the lower final loss:
+    never worse than either single-start solve (same process, same thread count: the descents are repeatable)."""
+    p, t = _scene_panel()
+    runs = {s: optimize_leds(p, t, steps=60, power_weight=0.001, start=s) for s in ("max", "cnn", "both")}
+    assert runs["max"].start == "max" and runs["cnn"].start == "cnn"
+    best = min(("max", "cnn"), key=lambda s: runs[s].trace.min())
+    assert runs["both"].start == best
+    np.testing.assert_array_equal(runs["both"].leds, runs[best].leds)
+    assert runs["both"].trace.min() <= min(runs["max"].trace.min(), runs["cnn"].trace.min())
+    # each descent starts where it says: the max heuristic's frame, or the network's
+    warm = lambda x: optimize_leds(p, t, steps=0, power_weight=0.001, warm_start=x).trace[0]  # noqa: E731
+    assert runs["max"].trace[0] == warm(dm.solve(p, t, method="max"))
+    assert runs["cnn"].trace[0] == warm(dm.solve(p, t, method="cnn", power_weight=0.001))
+    # a warm start replaces both
+    assert optimize_leds(p, t, steps=5, warm_start=runs["max"].leds).start == "warm_start"
+    with pytest.raises(ValueError, match="start must be one of both, max, cnn"):
+        dm.solve(p, t, method="optimal", start="zones")
+
+
+def test_float64_cnn_start_does_not_depend_on_the_thread_count():
+    """On this panel the network's float32 convolutions differ in the last bits between one and two threads
+    (~2e-7); a float64 solve from the CNN's frame must still be the same on a one-thread Dask worker."""
+    import torch
+
+    p = make_panel(width=480, height=270, rows=18, cols=32, peak=1000.0, psf={"model": "gaussian", "sigma": 18.0},
+                   lcd={"response": "gamma", "gamma": 2.2, "bit_depth": 8, "contrast_ratio": 2000.0})
+    t = np.minimum(dm.scene("window", 270, 480), 1000.0)
+    threads = torch.get_num_threads()
+    try:
+        nets, runs = {}, {}
+        for n in (1, 2):
+            torch.set_num_threads(n)
+            nets[n] = dm.solve(p, t, method="cnn", power_weight=0.001)
+            runs[n] = optimize_leds(p, t, steps=30, power_weight=0.001, precision="float64", start="cnn").leds
+    finally:
+        torch.set_num_threads(threads)
+    assert not np.array_equal(nets[1], nets[2])  # what the one-thread start is for
+    np.testing.assert_array_equal(runs[1], runs[2])
