@@ -89,7 +89,8 @@ def test_method_takes_options_as_compare_does(tmp_path, small_profile):
     assert summaries["cnn"]["method"] == "cnn" and summaries["cnn"]["options"] == {}
     assert summaries["cnn:power_weight=0.03"]["power"] < summaries["cnn"]["power"]   # a price on power: dimmer
     assert summaries["cnn:power_budget=0.05"]["power"] <= 0.05 * 1.01   # met before drive-code rounding
-    for spec, words in (("cnn:power_weight=0/0.01", "one method"), ("max:power_weight=1", "power_weight")):
+    for spec, words in (("cnn:power_weight=0/0.01", "one method"), ("max:power_weight=1", "power_weight"),
+                        ("cnn:power_weight=-1", "must be a number >= 0"), ("optimal:start=zones", "one of both")):
         r = run("simulate", "builtin:window", "--panel", small_profile, "--method", spec, "--out", tmp_path / "x.exr")
         assert r.returncode == 2 and words in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
         assert not (tmp_path / "x.exr").exists()

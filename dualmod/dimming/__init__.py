@@ -11,6 +11,7 @@ and callable on its own: ``f(panel, target, **options) -> leds``.
 from __future__ import annotations
 
 import inspect
+import math
 from typing import Callable
 
 import numpy as np
@@ -20,10 +21,11 @@ from ..errors import InputError
 from ..panel import Panel
 from .cnn import cnn
 from .iterative import min_power_lp, seetzen2004, zerman
-from .optimal import optimal
+from .optimal import PRECISIONS, STARTS, optimal
 from .heuristics import cho_dimming, global_dimming, max_dimming, mean_dimming, percentile_dimming, sqrt_dimming
 
-__all__ = ["SOLVERS", "solve", "methods", "register", "apply_power_cap", "check_method", "takes_anchor"]
+__all__ = ["SOLVERS", "solve", "methods", "register", "apply_power_cap", "check_method", "check_option", "takes_anchor",
+           "OPTION_RULES"]
 
 Solver = Callable[..., np.ndarray]
 
@@ -70,13 +72,64 @@ def apply_power_cap(panel: Panel, leds: np.ndarray, budget: float | None = None)
     return leds * (cap / mean) if mean > cap else leds
 
 
+#: What a solver option's value may be, by option name (one name means one thing in every solver):
+#: ("number" | "integer", lowest, highest, lowest excluded, highest excluded), ("choice", words), or ("budget",)
+#: for a mean level in (0, 1] or "max". Options not named here (arrays, paths) are the solver's to check.
+OPTION_RULES: dict[str, tuple] = {
+    "power_weight": ("number", 0.0, None, False, False),
+    "power_budget": ("budget",),
+    "refine": ("integer", 0, 1000, False, False),
+    "steps": ("integer", 0, None, False, False),
+    "tol": ("number", 0.0, None, False, False),
+    "anchor_weight": ("number", 0.0, None, False, False),
+    "precision": ("choice", PRECISIONS),
+    "start": ("choice", STARTS),
+    "level": ("number", 0.0, 1.0, False, False),
+    "sweeps": ("integer", 1, None, False, False),
+    "omega": ("number", 0.0, 2.0, True, True),
+    "tolerance": ("number", 0.0, None, True, False),
+    "max_rounds": ("integer", 1, None, False, False),
+    "grid_step": ("integer", 1, None, False, False),
+    "gain": ("number", 0.0, None, True, False),
+    "max_iter": ("integer", 1, None, False, False),
+    "pu_tolerance": ("number", 0.0, None, True, False),
+}
+
+
+def check_option(method: str, name: str, value) -> None:
+    """Raise :class:`InputError` if ``value`` is not allowed for option ``name`` (see :data:`OPTION_RULES`)."""
+    rule = OPTION_RULES.get(name)
+    if rule is None:
+        return
+    kind = rule[0]
+    number = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
+    if kind == "choice":
+        ok, want = value in rule[1], "one of " + ", ".join(rule[1])
+    elif kind == "budget":
+        ok = value == "max" or (number and 0.0 < float(value) <= 1.0)
+        want = "a mean LED level in (0, 1] or 'max'"
+    else:
+        _, lo, hi, lo_open, hi_open = rule
+        whole = kind == "integer"
+        ok = number and math.isfinite(float(value)) and (not whole or float(value).is_integer())
+        if ok:
+            v = float(value)
+            ok = ((lo is None or (v > lo if lo_open else v >= lo)) and (hi is None or (v < hi if hi_open else v <= hi)))
+        bounds = [f"{'>' if lo_open else '>='} {lo:g}" if lo is not None else "",
+                  f"{'<' if hi_open else '<='} {hi:g}" if hi is not None else ""]
+        want = f"{'a whole number' if whole else 'a number'} {' and '.join(b for b in bounds if b)}"
+    if not ok:
+        raise InputError(f"option {name} of method {method!r} must be {want}, got {value!r}")
+
+
 def check_method(method: str, options: dict | None = None) -> str:
     """The registry key of ``method`` (lower-cased) once it and its ``options`` are known to be valid.
 
     Raises
     ------
     InputError
-        An unknown method (the valid ones are listed) or an option it does not take (its options are listed).
+        An unknown method (the valid ones are listed), an option it does not take (its options are listed),
+        or an option value it does not allow (:data:`OPTION_RULES`).
     """
     key = str(method).lower()
     if key not in SOLVERS:
@@ -88,6 +141,8 @@ def check_method(method: str, options: dict | None = None) -> str:
         valid = [k for k, p in params.items() if p.kind is inspect.Parameter.KEYWORD_ONLY]
         raise InputError(f"method {key!r} does not take option(s) {', '.join(unknown)}; "
                          f"its options: {', '.join(valid) or 'none'}")
+    for name, value in (options or {}).items():
+        check_option(key, name, value)
     return key
 
 

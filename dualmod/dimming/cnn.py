@@ -302,10 +302,13 @@ def cnn(panel: Panel, target: np.ndarray, *, power_weight: float = 0.0,
         --init shipped``; check it across the λ range on your content, see the README); None: the
         shipped model, trained on a family of panels.
     """
-    steps = int(refine) if float(refine).is_integer() else -1
-    if not 0 <= steps <= 1000:
-        raise ValueError(f"refine must be a whole number of iterations in [0, 1000], got {refine!r}")
+    from . import check_option
     from .optimal import grid_size, optimize_leds, resolve_budget
+
+    for name, value in (("power_weight", power_weight), ("refine", refine), ("power_budget", power_budget)):
+        if value is not None:
+            check_option("cnn", name, value)
+    steps = int(refine)
 
     # resolved once for the network and the refinement ("max" runs the max heuristic)
     budget = None if power_budget is None else resolve_budget(panel, target, power_budget)

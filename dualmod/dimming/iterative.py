@@ -90,8 +90,9 @@ def seetzen2004(panel: Panel, target: np.ndarray, *, sweeps: int = 8, omega: flo
     omega : float
         Relaxation factor in (0, 2); 1 is plain Gauss-Seidel.
     """
-    if not 0 < omega < 2:
-        raise ValueError(f"omega must lie in (0, 2), got {omega}")
+    from . import check_option
+
+    check_option("seetzen2004", "omega", omega)
     d = np.sqrt(zone_stats(panel, target).max)
     a = _led_self_matrix(panel)
     cols = [d] if d.ndim == 1 else [d[:, c] for c in range(d.shape[1])]

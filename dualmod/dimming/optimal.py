@@ -46,6 +46,7 @@ from functools import lru_cache
 
 import numpy as np
 
+from ..errors import InputError
 from ..panel import Panel
 
 __all__ = ["optimal", "optimize_leds", "OptimalResult", "ANCHOR_WEIGHT", "grid_size"]
@@ -154,16 +155,16 @@ def optimize_leds(panel: Panel, target: np.ndarray, *, power_weight: float = 0.0
     from ..metrics.pu21 import pu21_encode_torch
     from .heuristics import max_dimming
 
-    if precision not in PRECISIONS:
-        raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
-    if not anchor_weight >= 0:
-        raise ValueError(f"anchor_weight must be >= 0, got {anchor_weight}")
-    if start not in STARTS:
-        raise ValueError(f"start must be one of {', '.join(STARTS)}, got {start!r}")
+    from . import check_option
+
+    for name, value in (("power_weight", power_weight), ("steps", steps), ("tol", tol), ("precision", precision),
+                        ("anchor_weight", anchor_weight), ("start", start), ("power_budget", power_budget)):
+        if value is not None:
+            check_option("optimal", name, value)
     want = (panel.n_leds,) if panel.leds.channels == 1 else (panel.n_leds, 3)
     for name, v in (("warm_start", warm_start), ("anchor", anchor)):
         if v is not None and np.shape(v) != want:
-            raise ValueError(f"{name} must have the LED frame's shape {want}, got {np.shape(v)}")
+            raise InputError(f"{name} must have the LED frame's shape {want}, got {np.shape(v)}")
     dtype = getattr(torch, precision)
     size = tuple(size) if size is not None else grid_size(panel)
     twin = _twin(panel, size, precision)

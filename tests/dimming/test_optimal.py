@@ -145,7 +145,7 @@ def test_two_starts_keep_the_lower_loss():
     assert runs["cnn"].trace[0] == warm(dm.solve(p, t, method="cnn", power_weight=0.001))
     # a warm start replaces both
     assert optimize_leds(p, t, steps=5, warm_start=runs["max"].leds).start == "warm_start"
-    with pytest.raises(ValueError, match="start must be one of both, max, cnn"):
+    with pytest.raises(dm.InputError, match="option start of method 'optimal' must be one of both, max, cnn"):
         dm.solve(p, t, method="optimal", start="zones")
 
 

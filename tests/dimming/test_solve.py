@@ -1,4 +1,6 @@
 # SPDX-License-Identifier: BSD-3-Clause
+import re
+
 import numpy as np
 import pytest
 
@@ -36,6 +38,39 @@ def test_unknown_method_and_option():
     with pytest.raises(dm.InputError, match="does not take option"):
         solve(p, t, method="global", strength=2)
     assert "global" in dm.methods()
+
+
+@pytest.mark.parametrize("method, option, value, words", [
+    ("cnn", "power_weight", -1, "a number >= 0"),            # a negative price would buy power
+    ("cnn", "power_weight", "abc", "a number >= 0"),
+    ("optimal", "power_weight", float("inf"), "a number >= 0"),
+    ("optimal", "power_budget", 2, "a mean LED level in (0, 1] or 'max'"),
+    ("optimal", "power_budget", -1, "a mean LED level in (0, 1] or 'max'"),   # used to switch every LED off
+    ("cnn", "power_budget", "min", "a mean LED level in (0, 1] or 'max'"),
+    ("optimal", "steps", 2.5, "a whole number >= 0"),
+    ("cnn", "refine", 1001, "a whole number >= 0 and <= 1000"),
+    ("optimal", "precision", "float16", "one of float32, float64"),
+    ("optimal", "start", "zones", "one of both, max, cnn"),
+    ("percentile", "level", 2, "a number >= 0 and <= 1"),
+    ("seetzen2004", "omega", 2, "a number > 0 and < 2"),
+    ("min_power_lp", "grid_step", 0, "a whole number >= 1"),  # used to divide by zero
+    ("zerman", "gain", -1, "a number > 0"),                  # used to switch every LED off
+])
+def test_option_values_are_checked_before_solving(method, option, value, words):
+    p = make_panel()
+    t = np.ones((p.height, p.width, 3), np.float32)
+    with pytest.raises(dm.InputError, match=f"option {option} of method '{method}' must be {re.escape(words)}"):
+        solve(p, t, method=method, **{option: value})
+
+
+def test_option_values_at_their_bounds_are_allowed():
+    p = make_panel()
+    t = np.ones((p.height, p.width, 3), np.float32)
+    for method, options in (("optimal", dict(power_budget=1, steps=0, tol=0, power_weight=0, start="max")),
+                            ("cnn", dict(power_budget="max", refine=0)), ("percentile", dict(level=1)),
+                            ("optimal", dict(power_budget=0.25, precision="float64", steps=2))):
+        leds = solve(p, t, method=method, **options)
+        assert leds.shape == (p.n_leds,) and 0 <= leds.min() and leds.max() <= 1
 
 
 def test_power_cap_enforced():
