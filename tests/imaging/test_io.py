@@ -135,3 +135,24 @@ def test_overwrite_is_atomic(tmp_path):
     write_image(p, hdr_image(seed=2))
     np.testing.assert_allclose(read_image(p), hdr_image(seed=2), rtol=1e-3, atol=1e-3)
     assert [x.name for x in tmp_path.iterdir()] == ["o.exr"]
+
+
+@pytest.mark.parametrize("ext", [".exr", ".png", ".json"])
+def test_outputs_get_the_umask_mode_not_mkstemps(tmp_path, ext):
+    """Atomic writes go through mkstemp (mode 0600); the result must be readable as a plain open() would
+    leave it (0666 & ~umask), and a replaced file keeps its own mode."""
+    import os
+
+    from dualmod._io import write_json
+
+    write = (lambda p: write_json(p, {"a": 1})) if ext == ".json" else (lambda p: write_image(p, hdr_image()))
+    old = os.umask(0o022)
+    try:
+        p = tmp_path / f"new{ext}"
+        write(p)
+        assert p.stat().st_mode & 0o777 == 0o644
+        p.chmod(0o640)
+        write(p)
+        assert p.stat().st_mode & 0o777 == 0o640
+    finally:
+        os.umask(old)
