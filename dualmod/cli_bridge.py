@@ -29,6 +29,9 @@ def read_leds(path) -> np.ndarray:
         raise InputError(f"{path}: no such LED file")
     try:
         if path.suffix.lower() == ".npy":
+            with path.open("rb") as f:
+                if f.read(6) != b"\x93NUMPY":   # else numpy's message blames "pickled data" for any non-.npy
+                    raise InputError(f"{path}: not a .npy file (no NumPy array header)")
             a = np.load(path, allow_pickle=False)
         elif path.suffix.lower() == ".csv":
             with path.open(newline="") as f:
@@ -39,6 +42,8 @@ def read_leds(path) -> np.ndarray:
             a = np.array(rows, dtype=np.float64)
         else:
             raise InputError(f"{path}: LED frames are .npy or .csv, not {path.suffix or 'no suffix'}")
+    except InputError:
+        raise
     except (ValueError, OSError) as exc:
         raise InputError(f"{path}: cannot read LED levels ({exc})") from None
     if a.ndim not in (1, 2) or (a.ndim == 2 and a.shape[1] not in (1, 3)) or a.shape[0] == 0:

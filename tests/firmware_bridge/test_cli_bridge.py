@@ -31,11 +31,14 @@ def test_read_leds_formats(tmp_path):
     ("ragged.csv", "0.5\n0.1,0.2,0.3\n", "same number of values"),
     ("words.csv", "bright\n", "cannot read"),
     ("frame.txt", "0.5\n", ".npy or .csv"),
+    ("garbage.npy", "garbage", r"not a \.npy file"),
+    ("empty.npy", "", r"not a \.npy file"),
 ])
 def test_read_leds_rejects_bad_files(tmp_path, name, content, match):
     (tmp_path / name).write_text(content)
-    with pytest.raises(InputError, match=match):
+    with pytest.raises(InputError, match=match) as err:
         read_leds(tmp_path / name)
+    assert str(err.value).count(str(tmp_path / name)) == 1   # the file named once, not wrapped twice
 
 
 def test_read_leds_refuses_pickles_and_shapes(tmp_path):
