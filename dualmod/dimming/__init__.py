@@ -24,8 +24,8 @@ from .iterative import min_power_lp, seetzen2004, zerman
 from .optimal import PRECISIONS, STARTS, optimal
 from .heuristics import cho_dimming, global_dimming, max_dimming, mean_dimming, percentile_dimming, sqrt_dimming
 
-__all__ = ["SOLVERS", "solve", "methods", "register", "apply_power_cap", "check_method", "check_option", "takes_anchor",
-           "OPTION_RULES"]
+__all__ = ["SOLVERS", "solve", "methods", "register", "apply_power_cap", "check_method", "check_option",
+           "check_options", "takes_anchor", "OPTION_RULES"]
 
 Solver = Callable[..., np.ndarray]
 
@@ -122,6 +122,14 @@ def check_option(method: str, name: str, value) -> None:
         raise InputError(f"option {name} of method {method!r} must be {want}, got {value!r}")
 
 
+def check_options(method: str, **values) -> None:
+    """:func:`check_option` for each of ``values`` that is given (not None): what a solver called directly runs
+    on its own arguments, and :func:`check_method` on the options it is asked to pass."""
+    for name, value in values.items():
+        if value is not None:
+            check_option(method, name, value)
+
+
 def check_method(method: str, options: dict | None = None) -> str:
     """The registry key of ``method`` (lower-cased) once it and its ``options`` are known to be valid.
 
@@ -141,8 +149,7 @@ def check_method(method: str, options: dict | None = None) -> str:
         valid = [k for k, p in params.items() if p.kind is inspect.Parameter.KEYWORD_ONLY]
         raise InputError(f"method {key!r} does not take option(s) {', '.join(unknown)}; "
                          f"its options: {', '.join(valid) or 'none'}")
-    for name, value in (options or {}).items():
-        check_option(key, name, value)
+    check_options(key, **(options or {}))
     return key
 
 

@@ -302,12 +302,10 @@ def cnn(panel: Panel, target: np.ndarray, *, power_weight: float = 0.0,
         --init shipped``; check it across the λ range on your content, see the README); None: the
         shipped model, trained on a family of panels.
     """
-    from . import check_option
+    from . import check_options
     from .optimal import grid_size, optimize_leds, resolve_budget
 
-    for name, value in (("power_weight", power_weight), ("refine", refine), ("power_budget", power_budget)):
-        if value is not None:
-            check_option("cnn", name, value)
+    check_options("cnn", power_weight=power_weight, refine=refine, power_budget=power_budget)
     steps = int(refine)
 
     # resolved once for the network and the refinement ("max" runs the max heuristic)

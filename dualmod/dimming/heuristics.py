@@ -85,6 +85,9 @@ def percentile_dimming(panel: Panel, target: np.ndarray, *, level: float = 0.95)
     level : float in [0, 1]
         The fraction of the zone's pixels the LED alone need not clip.
     """
+    from . import check_options
+
+    check_options("percentile", level=level)
     return np.clip(zone_stats(panel, target, percentile=level).percentile, 0.0, 1.0)
 
 

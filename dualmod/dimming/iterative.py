@@ -90,9 +90,9 @@ def seetzen2004(panel: Panel, target: np.ndarray, *, sweeps: int = 8, omega: flo
     omega : float
         Relaxation factor in (0, 2); 1 is plain Gauss-Seidel.
     """
-    from . import check_option
+    from . import check_options
 
-    check_option("seetzen2004", "omega", omega)
+    check_options("seetzen2004", sweeps=sweeps, omega=omega)
     d = np.sqrt(zone_stats(panel, target).max)
     a = _led_self_matrix(panel)
     cols = [d] if d.ndim == 1 else [d[:, c] for c in range(d.shape[1])]
@@ -130,7 +130,10 @@ def min_power_lp(panel: Panel, target: np.ndarray, *, tolerance: float = 1e-3, m
     import scipy.sparse as sp
     from scipy.optimize import linprog
 
+    from . import check_options
     from .zones import zone_map
+
+    check_options("min_power_lp", tolerance=tolerance, max_rounds=max_rounds, grid_step=grid_step)
 
     h, w = panel.height, panel.width
     zone_stats(panel, target)  # raises InputError on NaN/Inf/negative values (see validates_target)
@@ -217,7 +220,9 @@ def zerman(panel: Panel, target: np.ndarray, *, gain: float = 3.0, max_iter: int
     reproduction of high dynamic range video. IEEE IVMSP Workshop.
     """
     from ..metrics.pu21 import pu21_encode
+    from . import check_options
 
+    check_options("zerman", gain=gain, max_iter=max_iter, pu_tolerance=pu_tolerance)
     d = np.minimum(1.0, gain * np.sqrt(zone_stats(panel, target).mean))
     a = _led_self_matrix(panel)
     cols = [d] if d.ndim == 1 else [d[:, c] for c in range(d.shape[1])]

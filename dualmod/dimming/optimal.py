@@ -155,12 +155,10 @@ def optimize_leds(panel: Panel, target: np.ndarray, *, power_weight: float = 0.0
     from ..metrics.pu21 import pu21_encode_torch
     from .heuristics import max_dimming
 
-    from . import check_option
+    from . import check_options
 
-    for name, value in (("power_weight", power_weight), ("steps", steps), ("tol", tol), ("precision", precision),
-                        ("anchor_weight", anchor_weight), ("start", start), ("power_budget", power_budget)):
-        if value is not None:
-            check_option("optimal", name, value)
+    check_options("optimal", power_weight=power_weight, steps=steps, tol=tol, precision=precision,
+                  anchor_weight=anchor_weight, start=start, power_budget=power_budget)
     want = (panel.n_leds,) if panel.leds.channels == 1 else (panel.n_leds, 3)
     for name, v in (("warm_start", warm_start), ("anchor", anchor)):
         if v is not None and np.shape(v) != want:

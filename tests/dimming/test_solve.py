@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 import dualmod as dm
-from dualmod.dimming import apply_power_cap, register, solve
+from dualmod.dimming import SOLVERS, apply_power_cap, register, solve
 from dualmod.dimming.heuristics import global_dimming
 
 from conftest import make_panel
@@ -61,6 +61,8 @@ def test_option_values_are_checked_before_solving(method, option, value, words):
     t = np.ones((p.height, p.width, 3), np.float32)
     with pytest.raises(dm.InputError, match=f"option {option} of method '{method}' must be {re.escape(words)}"):
         solve(p, t, method=method, **{option: value})
+    with pytest.raises(dm.InputError, match=f"option {option} of method '{method}'"):   # called directly, too
+        SOLVERS[method](p, t, **{option: value})
 
 
 def test_option_values_at_their_bounds_are_allowed():
