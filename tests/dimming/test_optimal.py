@@ -68,7 +68,7 @@ def test_power_budget_max_keeps_max_power_and_never_loses_to_max():
 
 
 def test_anchor_keeps_a_still_scene_still_under_grain():
-    """Two frames of one still picture under 1 % grain: solved on their own, optimal's LEDs jump (the loss is
+    """Two frames of one still picture under 1 % grain: solved on their own, optimal's LEDs move (the loss is
     flat wherever the LCD compensates); anchored to the first frame's solution they stay, at no quality cost."""
     p = make_panel(width=160, height=90, rows=9, cols=16, peak=1000.0, psf={"model": "gaussian", "sigma": 10.0},
                    lcd={"response": "gamma", "gamma": 2.2, "bit_depth": 8, "contrast_ratio": 2000.0})
@@ -80,7 +80,7 @@ def test_anchor_keeps_a_still_scene_still_under_grain():
     anchored = optimize_leds(p, frames[1], anchor=first).leds
     jump = lambda x: float(np.sqrt(np.mean((x - first) ** 2)))  # noqa: E731
     q = lambda x: pu21_psnr(frames[1], dm.simulate(p, x, frames[1]).displayed)  # noqa: E731
-    assert jump(alone) > 0.05 and jump(anchored) < 0.2 * jump(alone), (jump(anchored), jump(alone))
+    assert jump(alone) > 0.005 and jump(anchored) < 0.2 * jump(alone), (jump(anchored), jump(alone))
     assert q(anchored) > q(alone) - 0.3
     with pytest.raises(ValueError, match="shape"):
         optimize_leds(p, frames[1], anchor=first[:-1])
@@ -119,14 +119,15 @@ def test_float64_solves_do_not_depend_on_the_thread_count():
 
 def test_float64_solves_of_a_still_picture_under_grain_agree():
     """On this panel the jitter of per-frame optimal is float32 rounding where the loss is flat: in float64,
-    two grain frames of one picture get nearly the same LEDs. (On builtin:grain with fald-1080p-576 float64
-    only halves it; the optimum itself moves there, and video uses the anchor.)"""
+    two grain frames of one picture get nearly the same LEDs, and far nearer than in float32 (whose PU21 term
+    is the exact-zero-where-compensated numba pass, so what is left there comes from the backlight's
+    gradient sums). Video uses the anchor."""
     p, frames = _grain_pair(160, 90, 10.0, "specular", seed=0)
     jump = {}
     for precision in ("float32", "float64"):
         a, b = (optimize_leds(p, f, precision=precision).leds for f in frames)
         jump[precision] = float(np.sqrt(np.mean((a - b) ** 2)))
-    assert jump["float32"] > 0.05 and jump["float64"] < 0.01, jump
+    assert jump["float64"] < 0.01 and jump["float64"] < 0.1 * jump["float32"], jump
 
 
 def test_two_starts_keep_the_lower_loss():
