@@ -15,7 +15,7 @@ mean(L) ≤ cap (``leds.max_mean_level`` or a tighter ``power_budget``) by the
 Optim. 10(4)): the direction d = P(L − α∇) − L with the Barzilai–Borwein
 step α, a nonmonotone Armijo line search over the last 10 losses, and the
 exact Euclidean projection P (clip(L − μ, 0, 1), μ by bisection). A descent
-stops when the loss improved by less than ``tol`` (relative) over 10
+stops when the loss improved by less than ``tol`` (relative) over 20
 iterations, or after ``steps`` iterations, and keeps its best iterate.
 :func:`optimize_leds` returns the loss trace as well.
 
@@ -36,7 +36,10 @@ numba pass over the twin's grid (:mod:`._pu21_loss`); autograd is left with the 
 and the power and anchor terms. Autograd through the whole expression took ~10 ms per loss and gradient
 on ``fald-1080p-576``'s 270 × 480 grid, two thirds of it in its backward pass, and its gradient carried
 float32 rounding noise where the LCD compensates (where the true gradient is exactly 0, and the pass
-gives 0). ``precision="float64"`` keeps autograd throughout.
+gives 0). ``precision="float64"`` keeps autograd throughout. With iterations that cheap a descent
+stops only after 20 iterations without 0.1 % progress (10 before): on the 7 held-out images on
+``fald-1080p-576`` the final loss was 1–5 % lower on average than the former autograd solver's (at
+λ = 0.001, 0.01 and ``power_budget="max"``), in a quarter to half its time.
 
 Why not Adam (used before): with the power cap active, Adam's fixed-size
 steps followed by the projection oscillate. On the shared images at the
@@ -233,7 +236,7 @@ def optimize_leds(panel: Panel, target: np.ndarray, *, power_weight: float = 0.0
             trace.append(f)
             if f < best:
                 best, best_x = f, x.clone()
-            if k >= 20 and trace[-11] - best < tol * best:  # < tol better in 10 iterations
+            if k >= 20 and trace[-21] - best < tol * best:  # < tol better in 20 iterations
                 break
         return best, best_x, trace
 
@@ -268,7 +271,7 @@ def optimal(panel: Panel, target: np.ndarray, *, power_weight: float = 0.0, step
     size : (int, int), optional
         (height, width) of the optimisation grid; default: longer side 480 px.
     tol : float
-        Stop once the loss improved by less than this fraction over 10 iterations (after 20).
+        Stop once the loss improved by less than this fraction over 20 iterations (checked from the 20th on).
     power_budget : float or "max", optional
         A hard cap on the mean LED level (besides the panel's own); ``"max"``
         uses the power of the ``max`` heuristic, for like-for-like comparisons.
