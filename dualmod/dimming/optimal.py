@@ -288,16 +288,16 @@ def optimal(panel: Panel, target: np.ndarray, *, power_weight: float = 0.0, step
         μ, the price of the anchor term in loss units (default :data:`ANCHOR_WEIGHT`).
     precision : {"float32", "float64"}
         Arithmetic of the twin. Where the loss is flat, float32 rounding in the gradient (sums over
-        thousands of pixels whose terms nearly cancel) steers the solver, and the result depends on
-        torch's thread count (a Dask worker's single thread against a serial run's two). In float64 a
-        serial run and a Dask run agree, for the same quality at twice the time (held-out images on
-        ``fald-1080p-576``: 41.33 against 41.35 dB, 1.6 s against 0.8 s a frame, from ``max`` alone). The
-        CNN start is then computed on one thread, as its float32 convolutions vary with the thread count
-        in the last bits. Rounding is also part
-        of the frame-to-frame jitter on still pictures under grain: float64 cuts it from 0.25–0.3 to
-        0.0002–0.0006 (RMS LED level) on small test panels, but only from 0.16 to 0.09 on
-        ``builtin:grain`` with ``fald-1080p-576``, where the optimum itself moves with the grain; for
-        video use ``anchor``.
+        thousands of pixels whose terms nearly cancel, in the backlight's synthesis) steers the solver,
+        and the result depends on torch's thread count (a Dask worker's single thread against a serial
+        run's two). In float64 a serial run and a Dask run agree, for the same quality at about nine
+        times the time: float64 runs the PU21 term through torch's autograd, float32 through the numba
+        pass of the module docstring (held-out images on ``fald-1080p-576``: 41.28 dB both, 2.9 s against
+        0.31 s a frame, medians). The CNN start is then computed on one thread, as its float32
+        convolutions vary with the thread count in the last bits. Rounding is also part of the
+        frame-to-frame jitter on still pictures under grain: on ``builtin:grain`` with ``fald-1080p-576``
+        float64 cuts it from 0.13 to 0.076 (RMS LED level), where the optimum itself moves with the
+        grain; for video use ``anchor``.
     start : {"both", "max", "cnn"}
         The frames descended from: the ``max`` heuristic, the shipped CNN's frame at ``power_weight``
         (projected onto the power cap), or both, keeping the lower final loss (default; see the module
