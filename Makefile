@@ -40,7 +40,8 @@ clean: clean-numba
 	rm -rf $(VENV) out build *.egg-info
 
 # numba's cache keys a kernel on its own file only: after editing a helper that other files' kernels inline
-# (display/_fastmath.py; metrics/pu21.py's pu21_rgb_row and the helpers it calls, which the learned metrics' kernels inline),
+# (display/_fastmath.py; metrics/pu21.py's pu21_rgb_row, pu21_px_slope and luminance_px, which the learned metrics'
+# and dimming/_pu21_loss.py's kernels inline),
 # those kernels would still run the old code until their cache is dropped
 clean-numba:
 	find dualmod -name '*.nbi' -delete -o -name '*.nbc' -delete

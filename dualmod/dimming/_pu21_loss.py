@@ -16,8 +16,9 @@ runs its backward op by op: on ``fald-1080p-576``'s 270 × 480 grid one loss-and
 two thirds of it the backward pass; this pass takes a fraction of that, and only the backlight's
 synthesis (a few small matrix products) is left to autograd.
 
-PU21 is :func:`~dualmod.metrics.pu21.pu21_px`'s expression (polynomial log2/exp2, relative error ~1e-6),
-for the displayed and the target luminance alike. Tests hold value and gradient to torch autograd of
+PU21 and its slope come from :func:`~dualmod.metrics.pu21.pu21_px_slope`, the expression every PU21 map
+of the package is encoded with (polynomial log2/exp2, relative error ~1e-6), for the displayed and the
+target luminance alike. Tests hold value and gradient to torch autograd of
 the twin's own expression.
 """
 
@@ -26,11 +27,10 @@ from __future__ import annotations
 import numba as nb
 import numpy as np
 
-from ..display._fastmath import exp2f, log2f
 from ..imaging.colour import REC709_LUMINANCE
-from ..metrics.pu21 import PU21_ARRAY, PU21_Y_MAX, PU21_Y_MIN, luminance_and_pu21
+from ..metrics.pu21 import PU21_ARRAY, luminance_px, pu21_px_slope
 
-__all__ = ["pu21_error", "target_pu21"]
+__all__ = ["pu21_error"]
 
 _W = np.asarray(REC709_LUMINANCE, np.float32)
 
@@ -52,17 +52,14 @@ def _lcd(bc, tc, eps):
 def _error_rows(b, target, v_target, eps, amb, p, w, grad, rows):
     """rows[i] = Σ_j e², e = (PU21(Y_D) − v_target) / 256 over image row i (float64); grad = ∂(Σ e²)/∂B.
 
-    b, grad : (H, W, C) float32, C = 1 (white backlight) or 3; target : (H, W, 3); v_target : (H, W).
-    Per row: the LCD and luminance (strided reads), then PU21 and its derivative on contiguous rows (so
-    LLVM vectorises them), then the gradient.
+    b, grad : (H, W, C) float32, C = 1 (white backlight) or 3; target : (H, W, 3); v_target : (H, W);
+    w : the luminance weights (float32), for the slopes ∂Y/∂B_c. Per row: the LCD and luminance (strided
+    reads), then PU21 and its slope on contiguous rows (so LLVM vectorises them), then the gradient.
     """
     h, wd, nc = b.shape
     p1, p2, p3, p4, p5, p6, p7 = p[0], p[1], p[2], p[3], p[4], p[5], p[6]
     w0, w1, w2 = w[0], w[1], w[2]
-    ylo, yhi = np.float32(PU21_Y_MIN), np.float32(PU21_Y_MAX)
-    one, zero = np.float32(1.0), np.float32(0.0)
     k = np.float32(1.0 / 256.0)
-    dvk = p7 * p5 * (p2 - p1 * p3) * p4
     c1, c2 = (1, 2) if nc == 3 else (0, 0)
     for i in nb.prange(h):
         y = np.empty(wd, np.float32)
@@ -72,23 +69,14 @@ def _error_rows(b, target, v_target, eps, amb, p, w, grad, rows):
             d0, s0 = _lcd(b[i, j, 0], target[i, j, 0], eps)
             d1, s1 = _lcd(b[i, j, c1], target[i, j, 1], eps)
             d2, s2 = _lcd(b[i, j, c2], target[i, j, 2], eps)
-            y[j] = w0 * (d0 + amb) + w1 * (d1 + amb) + w2 * (d2 + amb)
+            y[j] = luminance_px(d0 + amb, d1 + amb, d2 + amb)
             sl[0, j], sl[1, j], sl[2, j] = w0 * s0, w1 * s1, w2 * s2
         vt = v_target[i]
         for j in range(wd):
-            yj = y[j]
-            yc = min(max(yj, ylo), yhi)
-            yp = exp2f(p4 * log2f(yc))
-            den = one + p3 * yp
-            ratio = (p1 + p2 * yp) / den
-            rp = exp2f(p5 * log2f(ratio))
-            v = p7 * (rp - p6)
-            ej = (max(v, zero) - vt[j]) * k
+            v, dv = pu21_px_slope(y[j], p1, p2, p3, p4, p5, p6, p7)
+            ej = (v - vt[j]) * k
             e[j] = ej
-            # dV/dY = p7·p5·R^p5/R · (p2 − p1·p3)/den² · p4·Y^p4/Y, zero where a clamp holds
-            dv = dvk * (rp * yp) / (ratio * den * den * yc)
-            inside = (yj >= ylo) & (yj <= yhi) & (v >= zero)
-            y[j] = np.float32(2.0) * ej * k * dv if inside else zero       # y now holds ∂(e²)/∂Y
+            y[j] = np.float32(2.0) * ej * k * dv       # y now holds ∂(e²)/∂Y
         acc = 0.0
         for j in range(wd):
             acc += np.float64(e[j]) * np.float64(e[j])
@@ -103,15 +91,10 @@ def _error_rows(b, target, v_target, eps, amb, p, w, grad, rows):
                 grad[i, j, 0] = y[j] * (sl[0, j] + sl[1, j] + sl[2, j])
 
 
-def target_pu21(target: np.ndarray) -> np.ndarray:
-    """PU21 of the target's luminance on the twin's grid (H, W) float32, as :func:`pu21_error` compares it."""
-    return luminance_and_pu21(np.asarray(target, np.float32))[1]
-
-
 def pu21_error(b: np.ndarray, target: np.ndarray, v_target: np.ndarray, leakage: float,
                ambient: float) -> tuple[float, np.ndarray]:
     """(E(B), ∂E/∂B) of the module docstring for one backlight ``b`` (H, W, C) float32 (C = 1 or 3),
-    ``target`` (H, W, 3) float32 and ``v_target`` = :func:`target_pu21` of it."""
+    ``target`` (H, W, 3) float32 and ``v_target`` its :func:`~dualmod.metrics.pu21.pu21_of_rgb`."""
     b = np.ascontiguousarray(b, np.float32)
     grad = np.empty_like(b)
     rows = np.empty(b.shape[0], np.float64)

@@ -163,8 +163,8 @@ def optimize_leds(panel: Panel, target: np.ndarray, *, power_weight: float = 0.0
     import torch
 
     from ..imaging.colour import REC709_LUMINANCE
-    from ..metrics.pu21 import pu21_encode_torch
-    from ._pu21_loss import pu21_error, target_pu21
+    from ..metrics.pu21 import pu21_encode_torch, pu21_of_rgb
+    from ._pu21_loss import pu21_error
     from .heuristics import max_dimming
 
     from . import check_options
@@ -178,26 +178,27 @@ def optimize_leds(panel: Panel, target: np.ndarray, *, power_weight: float = 0.0
     dtype = getattr(torch, precision)
     size = tuple(size) if size is not None else grid_size(panel)
     twin = _twin(panel, size, precision)
-    with torch.no_grad():
-        t = twin.resample(np.asarray(target))[None]
+    t = twin.resample(np.asarray(target))[None]
+    fused = dtype == torch.float32      # the PU21 term and its gradient in the backlight in one numba pass
+    if fused:
+        t_np = t[0].numpy()
+        v_target = pu21_of_rgb(t_np)
+    else:
         w = torch.as_tensor(REC709_LUMINANCE, dtype=dtype)
-        v_target = pu21_encode_torch(t @ w)
+        with torch.no_grad():
+            v_target = pu21_encode_torch(t @ w)
     cap = panel.leds.max_mean_level
     if power_budget is not None:
         cap = min(cap, resolve_budget(panel, target, power_budget))
-
-    if dtype == torch.float32:      # the PU21 term and its gradient in the backlight in one numba pass
-        t_np = t[0].numpy()
-        v_np = target_pu21(t_np)
 
     def loss_grad(x):
         x = x.detach().requires_grad_(True)
         rest = power_weight * x.mean()
         if a is not None:
             rest = rest + anchor_weight * ((x - a) ** 2).mean()
-        if dtype == torch.float32:
+        if fused:
             b = twin.backlight(x, quantize=False)
-            err, grad_b = pu21_error(b.detach().numpy()[0], t_np, v_np, twin.leakage, twin.ambient)
+            err, grad_b = pu21_error(b.detach().numpy()[0], t_np, v_target, twin.leakage, twin.ambient)
             torch.autograd.backward([b, rest], [torch.from_numpy(grad_b)[None], torch.ones((), dtype=dtype)])
             return err + float(rest.detach()), x.grad.detach()
         out = twin(x, t, quantize_leds=False, lcd="continuous")

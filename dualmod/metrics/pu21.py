@@ -97,16 +97,33 @@ def psnr_of_pu21(reference_pu21, test_pu21) -> float:
 
 
 @nb.njit(inline="always", fastmath={"contract"})
+def pu21_px_slope(y, p1, p2, p3, p4, p5, p6, p7):
+    """(PU21(y), dPU21/dy) of one luminance value (float32 parameters): the clamp, then polynomial
+    log2/exp2 powers; the slope is analytic and 0 where a clamp holds (y outside [0.005, 10000] cd/m², or
+    the encoding's floor at 0). A kernel that takes only the value (:func:`pu21_px`) does not compute the
+    slope: inlined, its dead code is dropped.
+
+    dV/dy = p7·p5·R^p5/R · (p2 − p1·p3)/(1 + p3·y^p4)² · p4·y^p4/y, with R = (p1 + p2·y^p4)/(1 + p3·y^p4).
+    """
+    yc = min(max(y, np.float32(PU21_Y_MIN)), np.float32(PU21_Y_MAX))
+    yp = exp2f(p4 * log2f(yc))
+    den = np.float32(1.0) + p3 * yp
+    ratio = (p1 + p2 * yp) / den
+    rp = exp2f(p5 * log2f(ratio))
+    v = p7 * (rp - p6)
+    slope = (p7 * p5 * (p2 - p1 * p3) * p4) * (rp * yp) / (ratio * den * den * yc)
+    inside = (y >= np.float32(PU21_Y_MIN)) & (y <= np.float32(PU21_Y_MAX)) & (v >= np.float32(0.0))
+    return max(v, np.float32(0.0)), (slope if inside else np.float32(0.0))
+
+
+@nb.njit(inline="always", fastmath={"contract"})
 def pu21_px(y, p1, p2, p3, p4, p5, p6, p7):
-    """PU21 of one luminance value (float32 parameters): the clamp, then polynomial log2/exp2 powers.
+    """PU21 of one luminance value (float32 parameters): :func:`pu21_px_slope`'s value.
 
     Inlined into the numba kernels that encode images (here, and the learned metrics' feature pass), so
     every PU21 map in the package comes from one expression.
     """
-    y = min(max(y, np.float32(PU21_Y_MIN)), np.float32(PU21_Y_MAX))
-    yp = exp2f(p4 * log2f(y))
-    ratio = (p1 + p2 * yp) / (np.float32(1.0) + p3 * yp)
-    return max(p7 * (exp2f(p5 * log2f(ratio)) - p6), np.float32(0.0))
+    return pu21_px_slope(y, p1, p2, p3, p4, p5, p6, p7)[0]
 
 
 _WR, _WG, _WB = (np.float32(v) for v in REC709_LUMINANCE)

@@ -6,10 +6,10 @@ import pytest
 import torch
 from conftest import make_panel
 
-from dualmod.dimming._pu21_loss import pu21_error, target_pu21
+from dualmod.dimming._pu21_loss import pu21_error
 from dualmod.display.torch_model import TorchDisplay
 from dualmod.imaging.colour import REC709_LUMINANCE
-from dualmod.metrics.pu21 import pu21_encode_torch
+from dualmod.metrics.pu21 import pu21_encode_torch, pu21_of_rgb
 
 
 def _autograd(twin, leds, target):
@@ -39,7 +39,7 @@ def test_value_and_gradient_equal_autograd(rng, channels):
     e_ref, g_ref, b = _autograd(twin, leds, target)
     t = target / np.maximum(b, 1e-12)
     assert (t < 1 / 500).any() and ((t > 1 / 500) & (t < 1)).any() and (t > 1).any()   # all three regimes
-    e, g = pu21_error(b, target, target_pu21(target), twin.leakage, twin.ambient)
+    e, g = pu21_error(b, target, pu21_of_rgb(target), twin.leakage, twin.ambient)
     assert e == pytest.approx(e_ref, rel=1e-4)
     assert g.shape == b.shape
     np.testing.assert_allclose(g, g_ref, rtol=2e-3, atol=2e-4 * np.abs(g_ref).max())
@@ -51,7 +51,7 @@ def test_compensated_pixels_have_exactly_zero_gradient():
     b = np.full((2, 3, 1), 200.0, np.float32)
     target = np.full((2, 3, 3), 50.0, np.float32)
     target[0, 0] = 500.0          # above the backlight: LCD fully open, dD/dB = 1
-    e, g = pu21_error(b, target, target_pu21(target), 1e-3, 0.0)
+    e, g = pu21_error(b, target, pu21_of_rgb(target), 1e-3, 0.0)
     assert np.all(g[1] == 0.0) and np.all(g[0, 1:] == 0.0)
     assert g[0, 0, 0] < 0.0       # more backlight brings the clipped pixel nearer its target
     assert e > 0.0
@@ -62,7 +62,7 @@ def test_unlit_pixels_take_the_derivative_from_above():
     with 0.01 cd/m² of reflected ambient light, so that PU21 is not at its 0.005 cd/m² floor."""
     b = np.zeros((1, 2, 1), np.float32)
     target = np.array([[[100.0, 100.0, 100.0], [0.0, 0.0, 0.0]]], np.float32)
-    _, g0 = pu21_error(b, target, target_pu21(target), 1e-3, 0.01)
-    _, g = pu21_error(b + 1e-3, target, target_pu21(target), 1e-3, 0.01)   # just above 0: the same regimes
+    _, g0 = pu21_error(b, target, pu21_of_rgb(target), 1e-3, 0.01)
+    _, g = pu21_error(b + 1e-3, target, pu21_of_rgb(target), 1e-3, 0.01)   # just above 0: the same regimes
     assert g0[0, 0, 0] < 0.0 and g0[0, 0, 0] == pytest.approx(g[0, 0, 0], rel=5e-2)
     assert g0[0, 1, 0] > 0.0 and g0[0, 1, 0] == pytest.approx(g[0, 1, 0], rel=5e-2)   # ε·(shown − target) > 0
