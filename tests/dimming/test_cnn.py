@@ -184,7 +184,7 @@ def test_cell_statistics_equal_numpy(rng, width):
                 if not cell[1].any():
                     assert mean[r, c] == 0 and mx[r, c] == 0
                     continue
-                assert mean[r, c] == pytest.approx(val[cell].mean(), rel=1e-12)
+                assert mean[r, c] == pytest.approx(val[cell].mean(), rel=1e-6)   # float32 band sums
                 assert mx[r, c] == top[cell].max()
     if width == 20:
         assert not np.all(np.isin(np.arange(C.K * gc), col_of))   # the empty-cell case was exercised
