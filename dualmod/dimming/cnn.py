@@ -10,8 +10,12 @@ log per sample and adds a 3e-6 tie-breaking price, see :mod:`dualmod.training.cn
 ``optimal`` with the same ``power_weight`` aim at the same optimum.
 
 Inputs, on a *virtual LED grid* (the LED rows × columns for ``grid`` and ``hex`` layouts; for
-``positions`` a square grid of the mean LED pitch) refined ``K`` = 4 times, computed in one numba
-pass over the target:
+``positions`` a square grid of the mean LED pitch) refined ``K`` = 4 times, computed from the target
+area-averaged to the size the network was trained at (:data:`FEATURE_PIXELS`, 270 × 480 for 16:9; smaller
+targets as they are), so that a cell's maximum means what it meant in training whatever the panel's
+resolution (computed on the 1080p target instead, the cells' maxima ran higher than any training
+panel's, and the held-out images showed 0.2–0.9 dB less at the same power on ``fald-1080p-576``; see
+the README):
 
 0. PU21(mean luminance) / 600 of each cell          (cd/m², PU21 ``banding_glare``)
 1. PU21(max of max(R, G, B)) / 600 of each cell
@@ -55,6 +59,9 @@ __all__ = ["cnn", "CnnModel", "features", "load_model", "N_FEATURES", "K", "WEIG
 
 K = 4
 N_FEATURES = 6
+#: Pixels of the training panels (270 × 480, :mod:`dualmod.training.cnn`): a larger target is area-averaged
+#: to about this many before its cell statistics are taken.
+FEATURE_PIXELS = 270 * 480
 WEIGHTS_VERSION = 1
 _PU_SCALE = 600.0
 #: The zone-max start is held inside [BASE_FLOOR, BASE_CEIL]: at a level p the sigmoid's gradient is p(1 − p),
@@ -70,8 +77,9 @@ def control_value(power_weight: float) -> float:
 # ----------------------------------------------------------------------------------- geometry
 @lru_cache(maxsize=32)
 def _geometry(panel: Panel):
-    """Virtual grid (gr, gc), cell boundaries at K× resolution (image rows and columns where each cell row
-    and column starts, with the end appended), LED sample points, panel constants."""
+    """Virtual grid (gr, gc), cell boundaries at K× resolution (rows and columns of the feature image where
+    each cell row and column starts, with the end appended), LED sample points, panel constants, and the
+    feature image's size (fh, fw): the panel's, shrunk to about :data:`FEATURE_PIXELS` if it is larger."""
     from ..display.psf import make_psf
     from ..metrics.pu21 import pu21_encode
 
@@ -82,8 +90,10 @@ def _geometry(panel: Panel):
     else:
         gr, gc = max(1, round(h / pitch)), max(1, round(w / pitch))
     fr, fc = K * gr, K * gc
-    row_start = np.round(np.arange(fr + 1) * h / fr).astype(np.int64)
-    col_of = np.minimum((np.arange(w) * fc) // w, fc - 1)     # the cell column of each x: contiguous ranges
+    s = min(1.0, math.sqrt(FEATURE_PIXELS / (h * w)))
+    fh, fw = max(1, round(h * s)), max(1, round(w * s))
+    row_start = np.round(np.arange(fr + 1) * fh / fr).astype(np.int64)
+    col_of = np.minimum((np.arange(fw) * fc) // fw, fc - 1)   # the cell column of each x: contiguous ranges
     col_start = np.searchsorted(col_of, np.arange(fc + 1)).astype(np.int64)
     pos = panel.led_positions                           # (N, 2) x, y in pixels
     grid = np.empty((n, 2), np.float32)                # grid_sample coordinates, align_corners=False
@@ -98,7 +108,7 @@ def _geometry(panel: Panel):
     sigma = math.sqrt(float((rr * val).sum() / max(2.0 * val.sum(), 1e-30)))
     consts = np.array([float(pu21_encode(np.float64(panel.peak_nits))) / _PU_SCALE,
                        math.log10(panel.lcd.contrast_ratio) / 4.0, sigma / pitch], np.float32)
-    return gr, gc, row_start, col_start, grid, consts
+    return gr, gc, row_start, col_start, grid, consts, (fh, fw)
 
 
 @njit(parallel=True, cache=True, error_model="numpy")
@@ -106,13 +116,10 @@ def _cell_stats(img, row_start, col_start, channel, weights):
     """Per cell of the K× grid: mean luminance (or of one channel) and max of max(R, G, B) (or of it),
     and the number of cell rows holding a NaN, infinite or negative value.
 
-    One streaming pass: each band of image rows (one cell row) is summed value by value into a float32
+    One streaming pass: each band of image rows (one cell row) is summed value by value into a float64
     row and maxed into an int32 row of float32 bit patterns (for values ≥ 0 the bits order like the
-    values), both contiguous over the interleaved RGB row, so the pass vectorises at the speed of
-    reading the image (a float64 row took a quarter longer: 1.29 against 1.0 ms at 1080p); then each
-    cell reduces its x-range of those rows in float64. The float32 band sums are within ~1e-7 relative of
-    the exact ones for the 15-row bands of fald-1080p-576, ~1e-5 at worst for a band of a few hundred rows
-    (a panel with very few LED rows): far below what the network resolves.
+    values), both contiguous over the interleaved RGB row, so the pass vectorises; then each cell
+    reduces its x-range of those rows.
     """
     fr, fc = row_start.size - 1, col_start.size - 1
     w = img.shape[1]
@@ -121,7 +128,7 @@ def _cell_stats(img, row_start, col_start, channel, weights):
     mx = np.zeros((fr, fc), np.float64)
     bad = np.zeros(fr, np.int64)
     for r in prange(fr):
-        acc = np.zeros(n3, np.float32)
+        acc = np.zeros(n3, np.float64)
         top = np.zeros(n3, np.int32)
         b = np.int32(0)
         for y in range(row_start[r], row_start[r + 1]):
@@ -155,16 +162,24 @@ def features(panel: Panel, target: np.ndarray, power_weight: float = 0.0, *, cha
     """Network input (N_FEATURES, K·gr, K·gc) float32 and zone-max base (gr, gc) for one target.
 
     ``target`` is (H, W, 3) in cd/m² at the panel resolution; ``channel`` −1 uses luminance and
-    max(R, G, B), 0–2 one colour channel (RGB backlights).
+    max(R, G, B), 0–2 one colour channel (RGB backlights). A target of more than :data:`FEATURE_PIXELS`
+    pixels is area-averaged to that size first (one numba pass that also checks every value).
     """
+    from ..display._kernels import area_resample
     from ..metrics.pu21 import pu21_encode
 
-    gr, gc, row_start, col_start, _, consts = _geometry(panel)
+    gr, gc, row_start, col_start, _, consts, size = _geometry(panel)
     img = np.ascontiguousarray(target, dtype=np.float32)
     if img.shape != (panel.height, panel.width, 3):
         raise InputError(f"target must have shape {(panel.height, panel.width, 3)}, got {img.shape}")
-    mean, mx, bad = _cell_stats(img, row_start, col_start, channel, np.asarray(REC709_LUMINANCE, np.float64))
-    if bad:
+    src, bad = img, 0
+    if size != img.shape[:2]:
+        src = np.empty(size + (3,), np.float32)
+        invalid = np.empty(size[0], np.int32)
+        area_resample(img, src, invalid, np.float32)
+        bad = invalid.any()
+    mean, mx, bad_cells = _cell_stats(src, row_start, col_start, channel, np.asarray(REC709_LUMINANCE, np.float64))
+    if bad or bad_cells:
         n = int(np.count_nonzero(~np.all(np.isfinite(img) & (img >= 0), axis=2)))
         raise InputError(f"target has {n} pixels with NaN, infinite or negative values")
     x = np.empty((N_FEATURES, K * gr, K * gc), np.float32)

@@ -329,28 +329,49 @@ def lcd_show(codes, backlight, tau, ambient, displayed):
 
 # ------------------------------------------------------------------ resampling
 @nb.njit(parallel=True, **_JIT)
-def area_resample(image, out):
-    """Area average of ``image`` (H, W, C) onto ``out`` (h, w, C), float64 sums: torch's
+def area_resample(image, out, invalid, acc_dtype):
+    """Area average of ``image`` (H, W, C) onto ``out`` (h, w, C): torch's
     ``interpolate(mode="area")`` (adaptive average pooling), whose window for output index i along a
     side of n → m spans ⌊i·n/m⌋ … ⌈(i + 1)·n/m⌉ − 1 (windows overlap where m does not divide n).
 
     One pass over the image (rows of a window summed, then columns), for targets the solvers
-    shrink to their twin's grid on every call.
+    shrink to their twin's grid on every call, and the CNN to its training size. The rows of a window
+    are summed in ``acc_dtype`` (np.float64 for the twin, as torch's sums; np.float32 for the CNN's
+    input, a quarter faster: ~1.6 against ~2.0 ms from 1080p, within ~1e-7). invalid : (h,) int32, set
+    non-zero for output rows whose window holds a NaN, ±Inf or negative value (as float32; an average can
+    hide a negative one), the check folded into the pass.
     """
     hi, wi, nch = image.shape
     ho, wo, _ = out.shape
+    xw = np.empty((wo, 2), np.int64)  # column windows, computed once (two divisions per output pixel cost more
+    for j in range(wo):               # than its sums)
+        xw[j, 0] = (j * wi) // wo
+        xw[j, 1] = -((-(j + 1) * wi) // wo)
     for i in nb.prange(ho):
         y0 = (i * hi) // ho
         y1 = -((-(i + 1) * hi) // ho)
-        acc = np.zeros(wi * nch, dtype=np.float64)
+        acc = np.zeros(wi * nch, dtype=acc_dtype)
+        bad = np.int32(0)
         for y in range(y0, y1):
             row = image[y].reshape(wi * nch)
             for k in range(wi * nch):
-                acc[k] += row[k]
+                v = row[k]
+                bad = or_i32(bad, invalid_bits(np.float32(v)))
+                acc[k] += v
+        invalid[i] = bad
         for j in range(wo):
-            x0 = (j * wi) // wo
-            x1 = -((-(j + 1) * wi) // wo)
+            x0, x1 = xw[j, 0], xw[j, 1]
             norm = 1.0 / ((y1 - y0) * (x1 - x0))
+            if nch == 3:  # RGB: the three sums in one sweep of the window
+                s0 = s1 = s2 = 0.0
+                for x in range(x0, x1):
+                    s0 += acc[3 * x]
+                    s1 += acc[3 * x + 1]
+                    s2 += acc[3 * x + 2]
+                out[i, j, 0] = s0 * norm
+                out[i, j, 1] = s1 * norm
+                out[i, j, 2] = s2 * norm
+                continue
             for c in range(nch):
                 s = 0.0
                 for x in range(x0, x1):

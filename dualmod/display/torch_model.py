@@ -199,7 +199,8 @@ class TorchDisplay(torch.nn.Module):
             if image.ndim != 3:
                 raise ValueError(f"resample takes one (H, W, C) image as an array, got shape {image.shape}")
             out = np.empty(self.size + image.shape[2:], np.float64 if self.dtype == torch.float64 else np.float32)
-            area_resample(np.ascontiguousarray(image, np.float64 if image.dtype == np.float64 else np.float32), out)
+            area_resample(np.ascontiguousarray(image, np.float64 if image.dtype == np.float64 else np.float32), out,
+                          np.empty(out.shape[0], np.int32), np.float64)  # the solvers have checked the image
             return torch.from_numpy(out)
         x = image if image.dim() == 4 else image[None]
         x = torch.nn.functional.interpolate(x.permute(0, 3, 1, 2), size=self.size, mode="area")

@@ -65,6 +65,38 @@ def test_bad_targets_are_refused(rng):
         C.features(panel, t[:-1])
 
 
+def test_features_see_a_large_target_at_the_training_size(rng):
+    """The network's input depends on the picture, not on the panel's pixel count: above the training size
+    (270 x 480 pixels) the target is area-averaged to it first. A 540 x 960 target and the same picture at
+    1080 x 1920 (each pixel a 2 x 2 block) give the same features, on panels that differ only in pixels;
+    and both are what the 270 x 480 panel computes from the picture averaged down by hand."""
+    from dualmod.training.cnn import PANEL_H, PANEL_W
+
+    assert PANEL_H * PANEL_W == C.FEATURE_PIXELS
+    psf = {"model": "gaussian", "sigma": 0.1}          # in pixels: irrelevant to the cell statistics
+    panels = [make_panel(PANEL_W * k, PANEL_H * k, rows=9, cols=16, peak=1000.0, psf=psf) for k in (1, 2, 4)]
+    big = hdr_target(panels[1], rng) * rng.uniform(0.0, 2.0, (panels[1].height, panels[1].width, 3)).astype(np.float32)
+    big = np.minimum(big, 1000.0)
+    bigger = np.repeat(np.repeat(big, 2, axis=0), 2, axis=1)
+    small = big.reshape(PANEL_H, 2, PANEL_W, 2, 3).astype(np.float64).mean(axis=(1, 3)).astype(np.float32)
+    assert C._geometry(panels[2])[6] == (PANEL_H, PANEL_W)
+    x0, b0 = C.features(panels[0], small, 0.001)
+    for panel, target in ((panels[1], big), (panels[2], bigger)):
+        x, b = C.features(panel, target, 0.001)
+        assert np.allclose(x[[0, 1, 5]], x0[[0, 1, 5]], rtol=1e-6, atol=1e-7)
+        assert np.allclose(b, b0, rtol=1e-6)
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -1e-3])
+def test_a_bad_value_in_a_large_target_is_refused(rng, bad):
+    """Averaging can hide a small negative value: the shrinking pass checks every value itself."""
+    panel = make_panel(960, 540, rows=9, cols=16, peak=1000.0)
+    t = np.full((540, 960, 3), 50.0, np.float32)
+    t[401, 77, 2] = bad
+    with pytest.raises(InputError, match="NaN, infinite or negative"):
+        C.features(panel, t)
+
+
 def test_training_through_the_twin_lowers_the_loss():
     """A tiny model started far too bright, a few steps on one panel and four targets: the loss through the twin
     falls (from the max-heuristic start there is little to gain on four images in a few steps)."""
@@ -169,7 +201,8 @@ def test_cell_statistics_equal_numpy(rng, width):
     (or of one channel) and the max of max(R, G, B) (or of that channel)."""
     panel = make_panel(width, 32, rows=4, cols=6, peak=800.0, psf={"model": "gaussian", "sigma": 8.0})
     img = hdr_target(panel, rng) * rng.uniform(0.2, 1.0, (panel.height, panel.width, 3)).astype(np.float32)
-    gr, gc, row_start, col_start, _, _ = C._geometry(panel)
+    gr, gc, row_start, col_start, _, _, size = C._geometry(panel)
+    assert size == (panel.height, panel.width)   # below the training size: the target as it is
     fc = C.K * gc
     col_of = np.minimum(np.arange(width) * fc // width, fc - 1)    # the definition: cell column of each x
     lum = img.astype(np.float64) @ np.asarray(C.REC709_LUMINANCE)
@@ -184,7 +217,7 @@ def test_cell_statistics_equal_numpy(rng, width):
                 if not cell[1].any():
                     assert mean[r, c] == 0 and mx[r, c] == 0
                     continue
-                assert mean[r, c] == pytest.approx(val[cell].mean(), rel=1e-6)   # float32 band sums
+                assert mean[r, c] == pytest.approx(val[cell].mean(), rel=1e-12)
                 assert mx[r, c] == top[cell].max()
     if width == 20:
         assert not np.all(np.isin(np.arange(C.K * gc), col_of))   # the empty-cell case was exercised
