@@ -14,8 +14,8 @@ Inputs, on a *virtual LED grid* (the LED rows × columns for ``grid`` and ``hex`
 area-averaged to the size the network was trained at (:data:`FEATURE_PIXELS`, 270 × 480 for 16:9; smaller
 targets as they are), so that a cell's maximum means what it meant in training whatever the panel's
 resolution (computed on the 1080p target instead, the cells' maxima ran higher than any training
-panel's, and the held-out images showed 0.2–0.9 dB less at the same power on ``fald-1080p-576``; see
-the README):
+panel's, and the held-out images showed 0.5–1.9 dB less at the same power on ``fald-1080p-576``,
+0.5–0.7 dB less on ``sim2-hdr47``; see the README):
 
 0. PU21(mean luminance) / 600 of each cell          (cd/m², PU21 ``banding_glare``)
 1. PU21(max of max(R, G, B)) / 600 of each cell
@@ -313,8 +313,8 @@ def cnn(panel: Panel, target: np.ndarray, *, power_weight: float = 0.0,
     ----------
     power_weight : float
         λ, the price of mean LED level, as in ``optimal`` (0 = quality only; the model was trained for
-        0–0.01; on the default panel's held-out images λ = 0.001 spends 9 % more power than ``max`` for
-        +3.0 dB PU21-PSNR).
+        0–0.01; on the default panel's held-out images λ = 0.001 spends ``max``'s power, 0.262 against
+        0.261, for +3.1 dB PU21-PSNR).
     power_budget : float or "max", optional
         A cap on the mean LED level; ``"max"`` uses the ``max`` heuristic's power. The control input
         is searched (bisection over λ) so the network itself meets the budget; what is still above it
