@@ -310,3 +310,23 @@ def test_train_cnn_cli_fine_tunes_the_shipped_model_for_a_panel(tmp_path, capsys
         dm.solve(panel, target, method="cnn", weights=str(tmp_path / "nothing"))
     assert main(argv[:4] + ["proto-16x9-rgb", "--out", str(tmp_path / "x")]) == 2
     assert "RGB backlight" in capsys.readouterr().err and not (tmp_path / "x").exists()
+
+
+def test_control_search_meets_the_budget_from_below_in_few_runs():
+    """The budget search on a smooth falling mean level (as the network's falls with λ): it returns a frame
+    within BUDGET_TOL below the budget, in a handful of runs; past the control's reach, λ = 1's frame."""
+    lams = []
+
+    def run(lam):
+        lams.append(lam)
+        return np.full(10, 0.6 / (1.0 + (lam / 2e-3) ** 0.7))     # 0.6 at λ = 0, falling over decades
+
+    for budget in (0.5, 0.3, 0.1, 0.02):
+        lams.clear()
+        level = float(run(1e-4).mean())
+        leds = C._search_control(run, 1e-4, budget, level)
+        assert budget * (1 - C.BUDGET_TOL) <= leds.mean() <= budget, budget
+        assert len(lams) <= 9                 # 5-9 here; the bisection took 10 (the first run, λ = 1, 8 steps)
+    lams.clear()
+    leds = C._search_control(run, 1e-4, 0.001, float(run(1e-4).mean()))   # beyond λ = 1's level
+    assert lams[-1] == 1.0 and leds.mean() == pytest.approx(0.6 / (1.0 + 500.0 ** 0.7))
