@@ -337,14 +337,14 @@ def area_resample(image, out, invalid, acc_dtype):
     One pass over the image (rows of a window summed, then columns), for targets the solvers
     shrink to their twin's grid on every call, and the CNN to its training size. The rows of a window
     are summed in ``acc_dtype`` (np.float64 for the twin, as torch's sums; np.float32 for the CNN's
-    input, a quarter faster: ~1.6 against ~2.0 ms from 1080p, within ~1e-7). invalid : (h,) int32, set
+    input, a quarter faster, within a few 1e-7 relative). invalid : (h,) int32, set
     non-zero for output rows whose window holds a NaN, ±Inf or negative value (as float32; an average can
     hide a negative one), the check folded into the pass.
     """
     hi, wi, nch = image.shape
     ho, wo, _ = out.shape
-    xw = np.empty((wo, 2), np.int64)  # column windows, computed once (two divisions per output pixel cost more
-    for j in range(wo):               # than its sums)
+    xw = np.empty((wo, 2), np.int64)  # the column windows, computed once
+    for j in range(wo):
         xw[j, 0] = (j * wi) // wo
         xw[j, 1] = -((-(j + 1) * wi) // wo)
     for i in nb.prange(ho):
