@@ -45,6 +45,7 @@ import math
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 from numba import njit, prange
@@ -59,9 +60,11 @@ __all__ = ["cnn", "CnnModel", "features", "load_model", "N_FEATURES", "K", "WEIG
 
 K = 4
 N_FEATURES = 6
-#: Pixels of the training panels (270 × 480, :mod:`dualmod.training.cnn`): a larger target is area-averaged
-#: to about this many before its cell statistics are taken.
-FEATURE_PIXELS = 270 * 480
+#: (height, width) of the training panels (:mod:`dualmod.training.cnn` trains at this size).
+TRAINING_SIZE = (270, 480)
+#: A target of more pixels than the training panels is area-averaged to about this many before its cell
+#: statistics are taken.
+FEATURE_PIXELS = TRAINING_SIZE[0] * TRAINING_SIZE[1]
 WEIGHTS_VERSION = 1
 _PU_SCALE = 600.0
 #: The zone-max start is held inside [BASE_FLOOR, BASE_CEIL]: at a level p the sigmoid's gradient is p(1 − p),
@@ -75,11 +78,19 @@ def control_value(power_weight: float) -> float:
 
 
 # ----------------------------------------------------------------------------------- geometry
+class _Geometry(NamedTuple):
+    gr: int                  # virtual LED grid rows, columns
+    gc: int
+    row_start: np.ndarray    # rows / columns of the feature image where each cell row / column starts (+ end)
+    col_start: np.ndarray
+    grid: np.ndarray         # (N, 2) LED sample points, grid_sample coordinates
+    consts: np.ndarray       # the panel's constant input planes
+    size: tuple              # (fh, fw) of the feature image: the panel's, shrunk to about FEATURE_PIXELS
+
+
 @lru_cache(maxsize=32)
-def _geometry(panel: Panel):
-    """Virtual grid (gr, gc), cell boundaries at K× resolution (rows and columns of the feature image where
-    each cell row and column starts, with the end appended), LED sample points, panel constants, and the
-    feature image's size (fh, fw): the panel's, shrunk to about :data:`FEATURE_PIXELS` if it is larger."""
+def _geometry(panel: Panel) -> _Geometry:
+    """The cell layout at K× resolution of the virtual LED grid, on the feature image (see :class:`_Geometry`)."""
     from ..display.psf import make_psf
     from ..metrics.pu21 import pu21_encode
 
@@ -108,7 +119,7 @@ def _geometry(panel: Panel):
     sigma = math.sqrt(float((rr * val).sum() / max(2.0 * val.sum(), 1e-30)))
     consts = np.array([float(pu21_encode(np.float64(panel.peak_nits))) / _PU_SCALE,
                        math.log10(panel.lcd.contrast_ratio) / 4.0, sigma / pitch], np.float32)
-    return gr, gc, row_start, col_start, grid, consts, (fh, fw)
+    return _Geometry(gr, gc, row_start, col_start, grid, consts, (fh, fw))
 
 
 @njit(parallel=True, cache=True, error_model="numpy")
@@ -233,7 +244,7 @@ class CnnModel:
         """LED levels (B, N) from the output map (B, 1, gr, gc), bilinear at the LED positions."""
         import torch
 
-        grid = torch.as_tensor(_geometry(panel)[4])[None, None].expand(led_map.shape[0], -1, -1, -1)
+        grid = torch.as_tensor(_geometry(panel).grid)[None, None].expand(led_map.shape[0], -1, -1, -1)
         out = torch.nn.functional.grid_sample(led_map, grid, mode="bilinear", padding_mode="border",
                                               align_corners=False)
         return out[:, 0, 0, :]

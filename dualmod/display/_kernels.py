@@ -343,10 +343,6 @@ def area_resample(image, out, invalid, acc_dtype):
     """
     hi, wi, nch = image.shape
     ho, wo, _ = out.shape
-    xw = np.empty((wo, 2), np.int64)  # the column windows, computed once
-    for j in range(wo):
-        xw[j, 0] = (j * wi) // wo
-        xw[j, 1] = -((-(j + 1) * wi) // wo)
     for i in nb.prange(ho):
         y0 = (i * hi) // ho
         y1 = -((-(i + 1) * hi) // ho)
@@ -360,7 +356,8 @@ def area_resample(image, out, invalid, acc_dtype):
                 acc[k] += v
         invalid[i] = bad
         for j in range(wo):
-            x0, x1 = xw[j, 0], xw[j, 1]
+            x0 = (j * wi) // wo
+            x1 = -((-(j + 1) * wi) // wo)
             norm = 1.0 / ((y1 - y0) * (x1 - x0))
             if nch == 3:  # RGB: the three sums in one sweep of the window
                 s0 = s1 = s2 = 0.0

@@ -46,12 +46,13 @@ from pathlib import Path
 
 import numpy as np
 
+from ..dimming.cnn import TRAINING_SIZE
 from ..imaging.colour import luminance
 from ..panel import Panel
 
 __all__ = ["training_panels", "ImagePool", "train_cnn", "panel_family", "batch_loss", "scaled_panel"]
 
-PANEL_H, PANEL_W = 270, 480
+PANEL_H, PANEL_W = TRAINING_SIZE      # the network computes its input at this size too
 #: The per-sample objective is log(loss + LOG_FLOOR): 1e-6 is a PU21-PSNR of 60 dB.
 LOG_FLOOR = 1e-6
 #: The white built-in profiles (scaled to the training size) make this share of the training panels.
@@ -239,6 +240,9 @@ def train_cnn(pool: ImagePool, *, steps: int = 8000, batch: int = 8, panels: int
     rng = np.random.default_rng(seed)
     model = model or CnnModel(width=width, deep=deep)
     net = model.net
+    # NCHW, as the shipped weights were trained: a loaded model (--init) comes channels-last for inference,
+    # and oneDNN's NHWC convolutions round differently, so a seeded fine-tune would not be reproduced
+    net.to(memory_format=torch.contiguous_format)
     net.train()
     if panel is not None and panels is not None:
         raise ValueError("give panels (a drawn family) or panel (one display), not both")

@@ -79,7 +79,7 @@ def test_features_see_a_large_target_at_the_training_size(rng):
     big = np.minimum(big, 1000.0)
     bigger = np.repeat(np.repeat(big, 2, axis=0), 2, axis=1)
     small = big.reshape(PANEL_H, 2, PANEL_W, 2, 3).astype(np.float64).mean(axis=(1, 3)).astype(np.float32)
-    assert C._geometry(panels[2])[6] == (PANEL_H, PANEL_W)
+    assert C._geometry(panels[2]).size == (PANEL_H, PANEL_W)
     x0, b0 = C.features(panels[0], small, 0.001)
     for panel, target in ((panels[1], big), (panels[2], bigger)):
         x, b = C.features(panel, target, 0.001)
@@ -153,7 +153,7 @@ def test_scaled_builtins_keep_the_psf_width_in_led_pitches():
         full, small = Panel.load(name), scaled_builtin(name)
         assert small.shape == (PANEL_H, PANEL_W) and small.n_leds == full.n_leds
         assert (small.peak_nits, small.lcd, small.leds) == (full.peak_nits, full.lcd, full.leds)
-        assert C._geometry(small)[5][2] == pytest.approx(C._geometry(full)[5][2], rel=0.02), name
+        assert C._geometry(small).consts[2] == pytest.approx(C._geometry(full).consts[2], rel=0.02), name
 
 
 def test_shipped_weights_load_strictly():
