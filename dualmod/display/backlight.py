@@ -202,12 +202,14 @@ class BacklightModel:
         for k, t in enumerate(terms):
             lo = np.clip(np.ceil(v.x - t.radius), 0, w).astype(np.int64)
             hi = np.clip(np.floor(v.x + t.radius) + 1, 0, w).astype(np.int64)
-            for i in range(nv):
-                n = max(int(hi[i] - lo[i]), 0)
-                xs = np.arange(lo[i], lo[i] + n, dtype=np.float64)
-                vals.append((t.weight * self.scale * t.profile(xs - v.x[i])).astype(np.float32))
-                x0[k, i], cnt[k, i], off[k, i] = lo[i], n, pos
-                pos += n
+            # every LED's run of columns lo … hi − 1 in one array (a Python loop per LED took 0.14 s on sim2-hdr47)
+            n = np.maximum(hi - lo, 0)
+            first = np.cumsum(n) - n                             # each LED's first index in this term's values
+            led = np.repeat(np.arange(nv), n)
+            xs = (np.arange(int(n.sum())) - first[led] + lo[led]).astype(np.float64)
+            vals.append((t.weight * self.scale * t.profile(xs - v.x[led])).astype(np.float32))
+            x0[k], cnt[k], off[k] = lo, n, pos + first
+            pos += int(n.sum())
             d = ys[:, None] - row_y[None, :]
             inside = np.abs(d) <= t.radius
             gy[k] = np.where(inside, t.profile(d), 0.0)
