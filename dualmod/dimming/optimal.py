@@ -308,3 +308,6 @@ def optimal(panel: Panel, target: np.ndarray, *, power_weight: float = 0.0, step
     return optimize_leds(panel, target, power_weight=power_weight, steps=steps, size=size, tol=tol,
                          power_budget=power_budget, anchor=anchor, anchor_weight=anchor_weight,
                          precision=precision, start=start).leds
+
+
+optimal.validates_target = True   # the twin's resample (its first pass over the target) rejects NaN/Inf/negative values

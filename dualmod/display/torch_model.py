@@ -191,16 +191,22 @@ class TorchDisplay(torch.nn.Module):
 
         A single numpy image (H, W, 3), what the solvers pass on every call, is averaged by a numba
         kernel in one pass (float64 sums; 1.4–1.5 ms against 4.7–4.8 ms for torch's ``interpolate(mode="area")``
-        on a 1080p target, whose windows it reproduces) into a tensor of this model's dtype.
+        on a 1080p target, whose windows it reproduces) into a tensor of this model's dtype. The pass checks
+        every value: a NaN, infinite or negative one raises :class:`~dualmod.errors.InputError` (so the
+        solvers that start here, ``optimal`` and ``cnn``'s refinement, need no scan of their own).
         """
         if isinstance(image, np.ndarray):
             from ._kernels import area_resample
+            from .lcd import _invalid_target
 
             if image.ndim != 3:
                 raise ValueError(f"resample takes one (H, W, C) image as an array, got shape {image.shape}")
+            image = np.ascontiguousarray(image, np.float64 if image.dtype == np.float64 else np.float32)
             out = np.empty(self.size + image.shape[2:], np.float64 if self.dtype == torch.float64 else np.float32)
-            area_resample(np.ascontiguousarray(image, np.float64 if image.dtype == np.float64 else np.float32), out,
-                          np.empty(out.shape[0], np.int32), np.float64)  # the solvers have checked the image
+            invalid = np.empty(out.shape[0], np.int32)
+            area_resample(image, out, invalid, np.float64)
+            if invalid.any():
+                raise _invalid_target(image)
             return torch.from_numpy(out)
         x = image if image.dim() == 4 else image[None]
         x = torch.nn.functional.interpolate(x.permute(0, 3, 1, 2), size=self.size, mode="area")

@@ -30,6 +30,31 @@ def test_global_rgb_backlight_per_channel():
     np.testing.assert_allclose(leds[0], [0.5, 0.25, 0.1])
 
 
+@pytest.mark.parametrize("bad", [np.nan, -np.inf, -1e-3])
+def test_every_solver_refuses_a_bad_target_value(bad):
+    """dm.solve scans the target only for solvers that do not check it in their own first pass
+    (``validates_target``); every one of them must refuse a NaN, infinite or negative value."""
+    p = make_panel()
+    t = np.full((p.height, p.width, 3), 50.0, np.float32)
+    t[5, 7, 1] = bad
+    for method in dm.methods():
+        options = {"steps": 1, "start": "max"} if method == "optimal" else {}
+        with pytest.raises(dm.InputError, match="NaN|negative"):
+            solve(p, t, method=method, **options)
+
+
+def test_optimize_leds_checks_the_target_itself():
+    """optimal's solver, called directly (as cnn's refinement and users do), rejects a bad value
+    in the pass that resamples the target, rather than descending on NaNs."""
+    from dualmod.dimming.optimal import optimize_leds
+
+    p = make_panel()
+    t = np.full((p.height, p.width, 3), 50.0, np.float32)
+    t[2, 3, 0] = np.nan
+    with pytest.raises(dm.InputError, match="1 NaN/Inf values"):
+        optimize_leds(p, t, steps=1, start="max")
+
+
 def test_unknown_method_and_option():
     p = make_panel()
     t = np.ones((p.height, p.width, 3), np.float32)
