@@ -390,7 +390,7 @@ def _search_control(run, power_weight: float, budget: float, level: float) -> np
     f_lo, f_hi = level - budget, float(best.mean()) - budget       # f_lo > 0 ≥ f_hi unless out of reach
     gap, side = f_hi, 0                                              # gap: best's own level − budget
     for _ in range(8):
-        if gap > 0 or gap >= -BUDGET_TOL * budget:
+        if gap >= -BUDGET_TOL * budget:      # close enough below the budget, or λ = 1 still above it
             break
         u = hi - f_hi * (hi - lo) / (f_hi - f_lo)
         trial = run(10.0 ** u)

@@ -206,10 +206,10 @@ class BacklightModel:
             n = np.maximum(hi - lo, 0)
             first = np.cumsum(n) - n                             # each LED's first index in this term's values
             led = np.repeat(np.arange(nv), n)
-            xs = (np.arange(int(n.sum())) - first[led] + lo[led]).astype(np.float64)
+            xs = (np.arange(led.size) - first[led] + lo[led]).astype(np.float64)
             vals.append((t.weight * self.scale * t.profile(xs - v.x[led])).astype(np.float32))
             x0[k], cnt[k], off[k] = lo, n, pos + first
-            pos += int(n.sum())
+            pos += led.size
             d = ys[:, None] - row_y[None, :]
             inside = np.abs(d) <= t.radius
             gy[k] = np.where(inside, t.profile(d), 0.0)
