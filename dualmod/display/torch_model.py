@@ -62,23 +62,37 @@ class TorchDisplay(torch.nn.Module):
         xs = (np.arange(w) + 0.5) * panel.width / w - 0.5
         ys = (np.arange(h) + 0.5) * panel.height / h - 0.5
         f = dict(dtype=dtype)
-        self.register_buffer("src", torch.as_tensor(v.src, dtype=torch.long))
-        self.register_buffer("vweight", torch.as_tensor(v.weight, **f))
         if model.psf.terms is not None:
+            # Separable PSF terms: B_k(y, x) = Σ_r gy_k(y − y_r)·Σ_{LED i in row r} l_i·gx_k(x − x_i). The
+            # virtual LEDs (mirror images included) are laid out per row, padded to the longest row with a zero
+            # weight, so that the row sums of all terms are one batched matrix product (one small product per
+            # row) and the column spread one more, with no scatter. On sim2-hdr47 (6038 virtual LEDs in 69
+            # rows) a loss-and-gradient's backlight takes 0.67 against 3.9 ms on a 90 × 160 grid (float32).
             self.separable = True
             row_y, row_of = model.tables["row_y"], model.tables["row_of"]
-            self.register_buffer("row_of", torch.as_tensor(row_of, dtype=torch.long))
-            self.nrows = int(row_y.size)
-            gx, gy = [], []
-            for t in model.psf.terms:
+            nr, nterms = int(row_y.size), len(model.psf.terms)
+            count = np.bincount(row_of, minlength=nr)
+            order = np.argsort(row_of, kind="stable")
+            slot = np.full((nr, int(count.max())), -1, np.int64)       # virtual LED of each (row, place), −1: pad
+            slot[row_of[order], np.arange(order.size) - np.repeat(np.cumsum(count) - count, count)] = order
+            real, vi = slot >= 0, np.maximum(slot, 0)
+            gx = np.zeros((nr, slot.shape[1], nterms, w))              # (rows, places, terms, W)
+            gy = np.zeros((h, nterms, nr))
+            for k, t in enumerate(model.psf.terms):
                 dx = xs[None, :] - v.x[:, None]
-                gx.append(np.where(np.abs(dx) <= t.radius, t.weight * model.scale * t.profile(dx), 0.0))
+                gx[:, :, k] = np.where(np.abs(dx) <= t.radius, t.weight * model.scale * t.profile(dx), 0.0)[vi]
                 dy = ys[:, None] - row_y[None, :]
-                gy.append(np.where(np.abs(dy) <= t.radius, t.profile(dy), 0.0))
-            self.register_buffer("gx", torch.as_tensor(np.stack(gx), **f))  # (K, Nv, W)
-            self.register_buffer("gy", torch.as_tensor(np.stack(gy), **f))  # (K, H, nr)
+                gy[:, k] = np.where(np.abs(dy) <= t.radius, t.profile(dy), 0.0)
+            gx *= real[:, :, None, None]
+            self.register_buffer("src", torch.as_tensor(np.where(real, v.src[vi], 0), dtype=torch.long))  # (nr, m)
+            self.register_buffer("vweight", torch.as_tensor(np.where(real, v.weight[vi], 0.0), **f))
+            self.register_buffer("gx", torch.as_tensor(gx.reshape(nr, slot.shape[1], nterms * w), **f))
+            self.register_buffer("gy", torch.as_tensor(gy.reshape(h, nterms * nr), **f))
+            self.nterms = nterms
         else:
             self.separable = False
+            self.register_buffer("src", torch.as_tensor(v.src, dtype=torch.long))
+            self.register_buffer("vweight", torch.as_tensor(v.weight, **f))
             rows, cols, vals = [], [], []
             r = model.psf.radius
             for i in range(len(v)):
@@ -133,16 +147,14 @@ class TorchDisplay(torch.nn.Module):
         if quantize:
             lv = self.quantize_leds(lv)
         lv = lv.to(self.vweight.dtype)
-        vl = lv[:, self.src, :] * self.vweight[None, :, None]  # (B, Nv, C)
-        bsz, h, w = vl.shape[0], *self.size
+        bsz, nch, (h, w) = lv.shape[0], lv.shape[2], self.size
         if self.separable:
-            out = 0
-            for k in range(self.gx.shape[0]):
-                spread = vl.permute(0, 2, 1)[..., None] * self.gx[k][None, None]  # (B, C, Nv, W)
-                rows = torch.zeros(bsz, self.channels, self.nrows, w, dtype=vl.dtype, device=vl.device)
-                rows = rows.index_add(2, self.row_of, spread)
-                out = out + torch.einsum("hr,bcrw->bhwc", self.gy[k], rows)
-            return out
+            nr, m = self.src.shape
+            vl = lv[:, self.src, :] * self.vweight[None, :, :, None]                      # (B, nr, m, C)
+            rows = torch.bmm(vl.permute(1, 0, 3, 2).reshape(nr, bsz * nch, m), self.gx)    # (nr, B·C, K·W)
+            rows = rows.reshape(nr, bsz, nch, self.nterms, w).permute(1, 3, 0, 4, 2).reshape(bsz, -1, w * nch)
+            return torch.matmul(self.gy, rows).reshape(bsz, h, w, nch)                    # (B, H, W, C)
+        vl = lv[:, self.src, :] * self.vweight[None, :, None]  # (B, Nv, C)
         flat = vl.permute(1, 0, 2).reshape(vl.shape[1], -1)  # (Nv, B*C)
         img = torch.sparse.mm(self.psf_matrix, flat).reshape(h, w, bsz, self.channels)
         return img.permute(2, 0, 1, 3)

@@ -177,3 +177,20 @@ def test_numpy_resample_is_torchs_area_average(small_panel, size):
                                img[:h1, :w1].astype(np.float64).mean(axis=(0, 1)), rtol=1e-12)
     with pytest.raises(ValueError, match="one"):
         twin.resample(img[None])
+
+
+def test_batched_rgb_twin_matches_reference_per_frame(tmp_path):
+    # seed 31: a hex layout (rows of unequal length, padded in the twin), a two-term Gaussian mixture,
+    # mirror boundaries and RGB LEDs: a batch of three frames, each against the reference's backlight
+    p = random_panel(31, tmp_path)
+    assert (p.leds.layout, p.psf.model, p.psf.boundary, p.leds.channels) == ("hex", "gaussian_mixture", "mirror", 3)
+    rng = np.random.default_rng(31)
+    frames = [random_frame(p, rng)[0] for _ in range(3)]
+    tw = TorchDisplay(p, size=(p.height // 2, p.width // 3), dtype=torch.float64)
+    assert tw.separable
+    batch = tw.backlight(torch.as_tensor(np.stack(frames))).numpy()
+    ys = (np.arange(tw.size[0]) + 0.5) * p.height / tw.size[0] - 0.5
+    xs = (np.arange(tw.size[1]) + 0.5) * p.width / tw.size[1] - 0.5
+    for k, leds in enumerate(frames):
+        want = ref.backlight_at(p, ref.quantize_leds(p, leds), xs[None, :], ys[:, None])
+        np.testing.assert_allclose(batch[k], want, rtol=1e-4, atol=1e-6 * p.peak_nits)
