@@ -40,7 +40,10 @@ gives 0). ``precision="float64"`` keeps autograd throughout. With iterations tha
 stops only after 20 iterations without 0.1 % progress (10 before): on the 7 held-out images on
 ``fald-1080p-576`` the final loss was 1–5 % lower on average than the former autograd solver's (at
 λ = 0.001, 0.01 and ``power_budget="max"``); a solve took a fifth of the former time at λ = 0 and
-0.001 (medians 0.21–0.24 s against 0.98–1.17 s).
+0.001 (medians 0.21–0.24 s against 0.98–1.17 s). The backlight's synthesis in the twin is two matrix
+products (:class:`~dualmod.display.torch_model.TorchDisplay`; a scatter per PSF term before): with
+``sim2-hdr47``'s 6038 virtual LEDs (mirror images included) a solve takes 0.90–1.23 s against 2.6–3.5 s
+before, on ``fald-1080p-576`` 0.20–0.32 s (held-out images, medians per λ from 0 to 0.01, two runs).
 
 Why not Adam (used before): with the power cap active, Adam's fixed-size
 steps followed by the projection oscillate. On the shared images at the
