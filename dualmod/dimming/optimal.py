@@ -295,10 +295,10 @@ def optimal(panel: Panel, target: np.ndarray, *, power_weight: float = 0.0, step
         Arithmetic of the twin. Where the loss is flat, float32 rounding in the gradient (sums over
         thousands of pixels whose terms nearly cancel, in the backlight's synthesis) steers the solver,
         and the result depends on torch's thread count (a Dask worker's single thread against a serial
-        run's two). In float64 a serial run and a Dask run agree, for the same quality at about nine
+        run's two). In float64 a serial run and a Dask run agree, for the same quality at about twelve
         times the time: float64 runs the PU21 term through torch's autograd, float32 through the numba
-        pass of the module docstring (held-out images on ``fald-1080p-576``: 41.28 dB both, 2.9 s against
-        0.31 s a frame, medians). The CNN start is then computed on one thread, as its float32
+        pass of the module docstring (held-out images on ``fald-1080p-576``, λ = 0: 41.31 against
+        41.32 dB, 2.2 s against 0.18 s a frame, medians). The CNN start is then computed on one thread, as its float32
         convolutions vary with the thread count in the last bits. Rounding is also part of the
         frame-to-frame jitter on still pictures under grain: on ``builtin:grain`` with ``fald-1080p-576``
         float64 cuts it from 0.13 to 0.076 (RMS LED level), where the optimum itself moves with the
