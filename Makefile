@@ -29,7 +29,7 @@ bench: $(STAMP)
 SHARED_HDR ?= ../shared/data/hdr
 TEST_IMAGES = $(shell awk -F, '$$2=="test"{print "$(SHARED_HDR)/"$$1}' $(SHARED_HDR)/SPLIT.csv 2>/dev/null)
 CNN_SWEEP = cnn:power_weight=0/0.0003/0.001/0.003/0.01/0.03
-EVAL_METHODS = global,max,mean,sqrt,cho,percentile,seetzen2004,optimal,optimal:power_budget=max,$(CNN_SWEEP),cnn:power_budget=max/0.2/0.15/0.1/0.06,optimal:power_weight=0.0003/0.001/0.003/0.01,cnn:power_weight=0/0.0003/0.001/0.003:refine=3,cnn:power_weight=0/0.001/0.01:refine=12,cnn:power_budget=max:refine=3
+EVAL_METHODS = global,max,mean,sqrt,cho,percentile,seetzen2004,optimal,optimal:power_budget=max,$(CNN_SWEEP),cnn:power_budget=max/0.2/0.15/0.1/0.06,optimal:power_weight=0.0003/0.001/0.003/0.01,cnn:power_weight=0/0.0003/0.001/0.003/0.01:refine=3,cnn:power_weight=0/0.0003/0.001/0.003/0.01:refine=12,cnn:power_budget=max:refine=3,cnn:power_budget=max:refine=12
 evaluate-cnn: $(STAMP)
 	$(VENV)/bin/dualmod compare $(TEST_IMAGES) --panel fald-1080p-576 --methods $(EVAL_METHODS),min_power_lp \
 		--out out/cnn-eval/fald-1080p-576 --pareto pareto.png --report
