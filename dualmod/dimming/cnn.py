@@ -316,7 +316,8 @@ def _load_model(folder: str | None) -> CnnModel:
 
 #: Longer side (px) of the twin grid on which ``refine`` iterates (``optimal``'s default is 480): 90 × 160 for
 #: 1080p, 5 twin pixels per LED pitch on ``fald-1080p-576``. Against 240 px on the held-out images, at λ = 0
-#: with ``refine=3`` (timed with the autograd gradient, before the numba pass): 18 ms against 24–27 ms a frame
+#: with ``refine=3`` (timed with the autograd gradient, before the numba pass, and with λ in the refinement's loss,
+#: before it kept the network's power): 18 ms against 24–27 ms a frame
 #: and 40.62 dB against 40.52 dB there; 0.2–0.3 dB less at λ = 0.001 or ``max``'s power; the same within
 #: 0.03 dB on ``sim2-hdr47``.
 REFINE_SIDE = 160
