@@ -78,7 +78,8 @@ class TorchDisplay(torch.nn.Module):
             slot = np.full((nr, int(count.max())), -1, np.int64)       # virtual LED of each (row, place), −1: pad
             slot[row_of[order], np.arange(order.size) - np.repeat(np.cumsum(count) - count, count)] = order
             real, vi = slot >= 0, np.maximum(slot, 0)
-            gx = np.zeros((nr, slot.shape[1], nterms, w))              # (rows, places, terms, W)
+            # (rows, places, terms, W), in the twin's dtype (the profiles are evaluated in float64, rounded once)
+            gx = np.zeros((nr, slot.shape[1], nterms, w), torch.empty((), dtype=dtype).numpy().dtype)
             gy = np.zeros((h, nterms, nr))
             for k, t in enumerate(model.psf.terms):
                 dx = xs[None, :] - v.x[:, None]
