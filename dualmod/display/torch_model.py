@@ -64,32 +64,41 @@ class TorchDisplay(torch.nn.Module):
         f = dict(dtype=dtype)
         if model.psf.terms is not None:
             # Separable PSF terms: B_k(y, x) = Σ_r gy_k(y − y_r)·Σ_{LED i in row r} l_i·gx_k(x − x_i). The
-            # virtual LEDs (mirror images included) are laid out per row, padded to the longest row with a zero
-            # weight, so that the row sums of all terms are one batched matrix product (one small product per
-            # row) and the column spread one more, with no scatter. On sim2-hdr47 (6038 virtual LEDs in 69
-            # rows) a loss-and-gradient's backlight takes 0.55 against 2.9 ms on a 90 × 160 grid (float32). Grids,
-            # hex grids and their mirror images have rows of nearly equal length; a ``positions`` layout puts
-            # each distinct y in a row of its own, and pays for padding where one y holds many more LEDs than others.
+            # virtual LEDs (mirror images included) are laid out in rows of m places, padded with zero weight,
+            # so that the row sums of all terms are one batched matrix product (one small product per row)
+            # and the column spread one more, with no scatter. On sim2-hdr47 (6038 virtual LEDs in 69 rows of
+            # 87–88) a loss-and-gradient's backlight takes 0.55 against 2.9 ms on a 90 × 160 grid (float32).
+            # A row longer than m is split into sub-rows (each repeats its row's vertical profile). The work,
+            # and the table's size with it, goes as (sub-rows)·(H' + m), which m minimises: a grid or hex layout
+            # keeps its rows (m = the longest), while a ``positions`` layout of mostly lone LEDs and one long
+            # row (960 LEDs, 40 of them sharing one y) splits that row instead of padding every other one to 40
+            # places (a 38× larger table).
             self.separable = True
             row_y, row_of = model.tables["row_y"], model.tables["row_of"]
-            nr, nterms = int(row_y.size), len(model.psf.terms)
-            count = np.bincount(row_of, minlength=nr)
+            nterms = len(model.psf.terms)
+            count = np.bincount(row_of, minlength=row_y.size)
+            m = int(max(np.unique(count), key=lambda c: (-int(np.sum(-(-count // c))) * (h + c), c)))
+            pieces = -(-count // m)                                  # sub-rows of each row
             order = np.argsort(row_of, kind="stable")
-            slot = np.full((nr, int(count.max())), -1, np.int64)       # virtual LED of each (row, place), −1: pad
-            slot[row_of[order], np.arange(order.size) - np.repeat(np.cumsum(count) - count, count)] = order
+            place = np.arange(order.size) - np.repeat(np.cumsum(count) - count, count)   # within its row
+            sub = np.repeat(np.cumsum(pieces) - pieces, count) + place // m
+            nr = int(pieces.sum())
+            slot = np.full((nr, m), -1, np.int64)                    # virtual LED of each (sub-row, place), −1: pad
+            slot[sub, place % m] = order
+            sub_y = np.repeat(row_y, pieces)
             real, vi = slot >= 0, np.maximum(slot, 0)
-            # (rows, places, terms, W), in the twin's dtype (the profiles are evaluated in float64, rounded once)
-            gx = np.zeros((nr, slot.shape[1], nterms, w), torch.empty((), dtype=dtype).numpy().dtype)
+            # (sub-rows, places, terms, W), in the twin's dtype (the profiles are evaluated in float64, rounded once)
+            gx = np.zeros((nr, m, nterms, w), torch.empty((), dtype=dtype).numpy().dtype)
             gy = np.zeros((h, nterms, nr))
             for k, t in enumerate(model.psf.terms):
                 dx = xs[None, :] - v.x[:, None]
                 gx[:, :, k] = np.where(np.abs(dx) <= t.radius, t.weight * model.scale * t.profile(dx), 0.0)[vi]
-                dy = ys[:, None] - row_y[None, :]
+                dy = ys[:, None] - sub_y[None, :]
                 gy[:, k] = np.where(np.abs(dy) <= t.radius, t.profile(dy), 0.0)
             gx *= real[:, :, None, None]
             self.register_buffer("src", torch.as_tensor(np.where(real, v.src[vi], 0), dtype=torch.long))  # (nr, m)
             self.register_buffer("vweight", torch.as_tensor(np.where(real, v.weight[vi], 0.0), **f))
-            self.register_buffer("gx", torch.as_tensor(gx.reshape(nr, slot.shape[1], nterms * w), **f))
+            self.register_buffer("gx", torch.as_tensor(gx.reshape(nr, m, nterms * w), **f))
             self.register_buffer("gy", torch.as_tensor(gy.reshape(h, nterms * nr), **f))
             self.nterms = nterms
         else:

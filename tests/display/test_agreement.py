@@ -14,6 +14,7 @@ import torch
 
 import dualmod as dm
 from dualmod.display import reference as ref
+from dualmod.display.backlight import backlight_model
 from dualmod.display.lcd import lcd_model
 from dualmod.display.torch_model import TorchDisplay
 
@@ -193,4 +194,27 @@ def test_batched_rgb_twin_matches_reference_per_frame(tmp_path):
     xs = (np.arange(tw.size[1]) + 0.5) * p.width / tw.size[1] - 0.5
     for k, leds in enumerate(frames):
         want = ref.backlight_at(p, ref.quantize_leds(p, leds), xs[None, :], ys[:, None])
+        np.testing.assert_allclose(batch[k], want, rtol=1e-4, atol=1e-6 * p.peak_nits)
+
+
+def test_twin_splits_a_long_row_of_a_positions_layout(tmp_path):
+    # twelve LEDs share one y (30 with their mirror images), the others each have their own: the twin splits
+    # the long row into sub-rows (each with that row's vertical profile) instead of padding every lone LED's
+    # row to 30 places (75 x 30 slots for 270 virtual LEDs before)
+    rng = np.random.default_rng(3)
+    row = np.stack([np.linspace(4, 67, 12), np.full(12, 20.0)], axis=1)
+    lone = np.stack([rng.uniform(0, 71, 24), 0.5 + np.arange(24) * 1.9], axis=1)
+    np.savetxt(tmp_path / "pos.csv", np.concatenate([row, lone]), delimiter=",")
+    p = make_panel(72, 48, peak=1000.0, layout="positions", positions_file="pos.csv", base_dir=tmp_path,
+                   psf={"model": "gaussian_mixture", "weights": [0.7, 0.3], "sigmas": [3.0, 9.0],
+                        "boundary": "mirror", "edge_reflectance": 0.7})
+    tw = TorchDisplay(p, size=(24, 36), dtype=torch.float64)
+    nv = len(backlight_model(p).vleds)
+    assert tw.separable and tw.src.shape[1] < 12 and tw.src.numel() <= 2 * nv, (tuple(tw.src.shape), nv)
+    frames = rng.random((2, p.n_leds))
+    batch = tw.backlight(torch.as_tensor(frames)).numpy()
+    ys = (np.arange(24) + 0.5) * 48 / 24 - 0.5
+    xs = (np.arange(36) + 0.5) * 72 / 36 - 0.5
+    for k, leds in enumerate(frames):
+        want = ref.backlight_at(p, ref.quantize_leds(p, leds[:, None]), xs[None, :], ys[:, None])
         np.testing.assert_allclose(batch[k], want, rtol=1e-4, atol=1e-6 * p.peak_nits)
