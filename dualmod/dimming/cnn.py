@@ -35,11 +35,12 @@ the control input, then, past the control's reach, by uniform scaling.
 
 ``refine`` = k > 0 then takes k iterations of ``optimal``'s spectral projected gradient from the
 network's frame, on a twin grid a third as fine as ``optimal``'s (longer side :data:`REFINE_SIDE` px),
-for quality alone (λ = 0) at no more than the network frame's power (its mean level, which a
-``power_budget`` has already bounded): the network chooses the operating point and does the global
-work, the optimiser polishes the picture at that power (three iterations cost about as much as the
-network itself; see the README for numbers). With ``power_weight`` in the refinement's loss instead, as
-until this version, a few iterations traded quality for power worse than ``optimal``'s curve: on
+for quality alone (λ = 0): at λ > 0 at no more than the network frame's power (its mean level, which a
+``power_budget`` has already bounded), so that the network chooses the operating point and does the
+global work and the optimiser polishes the picture at that power; at λ = 0 within the ``power_budget``
+if one is given (three iterations cost about as much as the network itself; see the README for
+numbers). With ``power_weight`` in the refinement's loss instead, as until this version, a few
+iterations traded quality for power worse than ``optimal``'s curve: on
 ``fald-1080p-576``'s held-out images at λ = 0.001, ``refine=3`` gave 38.89 dB at 0.254 (0.62 dB under
 ``optimal``'s curve) where the network alone gives 39.45 dB at 0.262 (0.41 dB under); at the network's
 power it gives 39.66 dB at 0.259 (0.05 dB under).
@@ -338,9 +339,10 @@ def cnn(panel: Panel, target: np.ndarray, *, power_weight: float = 0.0,
         is searched (regula falsi over log λ) so the network itself meets the budget; what is still
         above it is scaled down uniformly.
     refine : int
-        Iterations of ``optimal``'s solver started from the network's frame, for quality alone at no more
-        than that frame's mean level (0: the network alone). The result is never worse than the network's
-        on the refinement's grid.
+        Iterations of ``optimal``'s solver started from the network's frame, for quality alone: at λ > 0 at
+        no more than that frame's mean level, at λ = 0 within ``power_budget`` (0: the network alone). The
+        result is never worse than the network's on the refinement's grid (at full resolution it can be,
+        on fine detail the grid does not see).
     weights : str, optional
         A folder written by ``dualmod train-cnn --out`` (e.g. a fine-tune for this panel: ``--panel P
         --init shipped``; check it across the λ range on your content, see the README); None: the
@@ -357,9 +359,10 @@ def cnn(panel: Panel, target: np.ndarray, *, power_weight: float = 0.0,
     leds = _network_leds(panel, target, power_weight, budget, load_model(weights))
     if steps == 0:
         return leds
-    # the network has chosen the power (for λ, within any budget): the refinement spends no more, for quality
-    # alone (λ = 0 under a cap at the network frame's mean level; see the module docstring)
-    cap = max(float(np.mean(leds)), 1e-6)
+    # at λ > 0 the network has chosen the power: the refinement spends no more, for quality alone (λ = 0 under
+    # a cap at the network frame's mean level; see the module docstring); at λ = 0 nothing was traded for power,
+    # and it descends optimal's loss within the budget, if any
+    cap = max(float(np.mean(leds)), 1e-6) if power_weight > 0 else budget
     return optimize_leds(panel, target, power_weight=0.0, steps=steps, size=grid_size(panel, REFINE_SIDE),
                          warm_start=leds, tol=0.0, power_budget=cap).leds
 

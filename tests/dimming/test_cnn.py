@@ -224,9 +224,9 @@ def test_cell_statistics_equal_numpy(rng, width):
 
 
 def test_refine_polishes_the_network_frame_with_the_optimiser():
-    """refine=k: k iterations of optimal's solver from the network's LEDs, for quality alone at no more than
-    the network frame's mean level. On a scene the twin's loss only falls, and so PU21-PSNR rises, at any λ;
-    refine=0 is the network alone."""
+    """refine=k: k iterations of optimal's solver from the network's LEDs, for quality alone (at λ > 0 at no
+    more than the network frame's mean level). The twin's loss only falls; on these smooth scenes PU21-PSNR
+    rises with it (on detail finer than the refinement's grid it need not); refine=0 is the network alone."""
     from dualmod.dimming.cnn import cnn
     from dualmod.dimming.optimal import optimize_leds
     from dualmod.metrics import pu21_psnr
