@@ -74,13 +74,12 @@ class TorchDisplay(torch.nn.Module):
             # row (960 LEDs, 40 of them sharing one y) splits that row instead of padding every other one to 40
             # places (a 38× larger table).
             self.separable = True
-            row_y, row_of = model.tables["row_y"], model.tables["row_of"]
-            nterms = len(model.psf.terms)
-            count = np.bincount(row_of, minlength=row_y.size)
+            tables, nterms = model.tables, len(model.psf.terms)
+            row_y, row_ptr, order = tables["row_y"], tables["row_ptr"], tables["row_members"]  # LEDs row by row
+            count = np.diff(row_ptr)
             m = int(max(np.unique(count), key=lambda c: (-int(np.sum(-(-count // c))) * (h + c), c)))
             pieces = -(-count // m)                                  # sub-rows of each row
-            order = np.argsort(row_of, kind="stable")
-            place = np.arange(order.size) - np.repeat(np.cumsum(count) - count, count)   # within its row
+            place = np.arange(order.size) - np.repeat(row_ptr[:-1], count)               # within its row
             sub = np.repeat(np.cumsum(pieces) - pieces, count) + place // m
             nr = int(pieces.sum())
             slot = np.full((nr, m), -1, np.int64)                    # virtual LED of each (sub-row, place), −1: pad
