@@ -58,6 +58,14 @@ def random_frame(p, rng):
     return leds, target
 
 
+def reference_on_grid(p, size, leds):
+    """The reference backlight at the pixel centres of a reduced (h, w) grid, x = (j + ½)·W/w − ½ (as the
+    twin documents), for LED levels (N, C)."""
+    ys = (np.arange(size[0]) + 0.5) * p.height / size[0] - 0.5
+    xs = (np.arange(size[1]) + 0.5) * p.width / size[1] - 0.5
+    return ref.backlight_at(p, ref.quantize_leds(p, leds), xs[None, :], ys[:, None])
+
+
 def assert_codes_agree(codes, t_ref, b_ref, p):
     """Codes match the reference wherever light reaches the pixel; returns the mask of equal codes.
 
@@ -111,10 +119,7 @@ def test_reduced_torch_model_samples_the_full_model(seed, tmp_path):
     size = (p.height // 3, p.width // 2)
     tw = TorchDisplay(p, size=size, dtype=torch.float64)
     b = tw.backlight(torch.as_tensor(leds))[0].numpy()
-    ys = (np.arange(size[0]) + 0.5) * p.height / size[0] - 0.5
-    xs = (np.arange(size[1]) + 0.5) * p.width / size[1] - 0.5
-    want = ref.backlight_at(p, ref.quantize_leds(p, leds), xs[None, :], ys[:, None])
-    np.testing.assert_allclose(b, want, rtol=1e-4, atol=1e-6 * p.peak_nits)
+    np.testing.assert_allclose(b, reference_on_grid(p, size, leds), rtol=1e-4, atol=1e-6 * p.peak_nits)
 
 
 def test_torch_float32_is_differentiable_and_close(small_panel, rng):
@@ -190,11 +195,8 @@ def test_batched_rgb_twin_matches_reference_per_frame(tmp_path):
     tw = TorchDisplay(p, size=(p.height // 2, p.width // 3), dtype=torch.float64)
     assert tw.separable
     batch = tw.backlight(torch.as_tensor(np.stack(frames))).numpy()
-    ys = (np.arange(tw.size[0]) + 0.5) * p.height / tw.size[0] - 0.5
-    xs = (np.arange(tw.size[1]) + 0.5) * p.width / tw.size[1] - 0.5
     for k, leds in enumerate(frames):
-        want = ref.backlight_at(p, ref.quantize_leds(p, leds), xs[None, :], ys[:, None])
-        np.testing.assert_allclose(batch[k], want, rtol=1e-4, atol=1e-6 * p.peak_nits)
+        np.testing.assert_allclose(batch[k], reference_on_grid(p, tw.size, leds), rtol=1e-4, atol=1e-6 * p.peak_nits)
 
 
 def test_twin_splits_a_long_row_of_a_positions_layout(tmp_path):
@@ -213,8 +215,6 @@ def test_twin_splits_a_long_row_of_a_positions_layout(tmp_path):
     assert tw.separable and tw.src.shape[1] < 12 and tw.src.numel() <= 2 * nv, (tuple(tw.src.shape), nv)
     frames = rng.random((2, p.n_leds))
     batch = tw.backlight(torch.as_tensor(frames)).numpy()
-    ys = (np.arange(24) + 0.5) * 48 / 24 - 0.5
-    xs = (np.arange(36) + 0.5) * 72 / 36 - 0.5
     for k, leds in enumerate(frames):
-        want = ref.backlight_at(p, ref.quantize_leds(p, leds[:, None]), xs[None, :], ys[:, None])
-        np.testing.assert_allclose(batch[k], want, rtol=1e-4, atol=1e-6 * p.peak_nits)
+        np.testing.assert_allclose(batch[k], reference_on_grid(p, tw.size, leds[:, None]), rtol=1e-4,
+                                   atol=1e-6 * p.peak_nits)
