@@ -87,11 +87,18 @@ class TorchDisplay(torch.nn.Module):
             sub_y = np.repeat(row_y, pieces)
             real, vi = slot >= 0, np.maximum(slot, 0)
             # (sub-rows, places, terms, W), in the twin's dtype (the profiles are evaluated in float64, rounded once)
-            gx = np.zeros((nr, m, nterms, w), torch.empty((), dtype=dtype).numpy().dtype)
+            npd = torch.empty((), dtype=dtype).numpy().dtype
+            gx = np.zeros((nr, m, nterms, w), npd)
             gy = np.zeros((h, nterms, nr))
+            # each distinct LED x (a grid's columns, mirror images included) once, in blocks, so that the float64
+            # temporaries stay small (sim2-hdr47 at 1080p: 176 of 6038; 2.3 s and 386 MB at peak before)
+            ux, ui = np.unique(v.x, return_inverse=True)
             for k, t in enumerate(model.psf.terms):
-                dx = xs[None, :] - v.x[:, None]
-                gx[:, :, k] = np.where(np.abs(dx) <= t.radius, t.weight * model.scale * t.profile(dx), 0.0)[vi]
+                prof = np.empty((ux.size, w), npd)
+                for a in range(0, ux.size, 256):
+                    dx = xs[None, :] - ux[a:a + 256, None]
+                    prof[a:a + 256] = np.where(np.abs(dx) <= t.radius, t.weight * model.scale * t.profile(dx), 0.0)
+                gx[:, :, k] = prof[ui[vi]]
                 dy = ys[:, None] - sub_y[None, :]
                 gy[:, k] = np.where(np.abs(dy) <= t.radius, t.profile(dy), 0.0)
             gx *= real[:, :, None, None]
