@@ -184,9 +184,11 @@ def features(panel: Panel, target: np.ndarray, power_weight: float = 0.0, *, cha
     pixels is area-averaged to that size first (one numba pass that also checks every value).
     """
     from ..display._kernels import area_resample
+    from ..display.lcd import invalid_target_error
     from ..metrics.pu21 import pu21_encode
 
-    gr, gc, row_start, col_start, _, consts, size = _geometry(panel)
+    g = _geometry(panel)
+    gr, gc, size = g.gr, g.gc, g.size
     img = np.ascontiguousarray(target, dtype=np.float32)
     if img.shape != (panel.height, panel.width, 3):
         raise InputError(f"target must have shape {(panel.height, panel.width, 3)}, got {img.shape}")
@@ -196,14 +198,13 @@ def features(panel: Panel, target: np.ndarray, power_weight: float = 0.0, *, cha
         invalid = np.empty(size[0], np.int32)
         area_resample(img, src, invalid, np.float32)
         bad = invalid.any()
-    mean, mx, bad_cells = _cell_stats(src, row_start, col_start, channel, np.asarray(REC709_LUMINANCE, np.float64))
+    mean, mx, bad_cells = _cell_stats(src, g.row_start, g.col_start, channel, np.asarray(REC709_LUMINANCE, np.float64))
     if bad or bad_cells:
-        n = int(np.count_nonzero(~np.all(np.isfinite(img) & (img >= 0), axis=2)))
-        raise InputError(f"target has {n} pixels with NaN, infinite or negative values")
+        raise invalid_target_error(img)
     x = np.empty((N_FEATURES, K * gr, K * gc), np.float32)
     x[0] = pu21_encode(np.maximum(mean, 0.0)) / _PU_SCALE
     x[1] = pu21_encode(mx) / _PU_SCALE
-    x[2], x[3], x[4] = consts[0], consts[1], consts[2]
+    x[2], x[3], x[4] = g.consts[0], g.consts[1], g.consts[2]
     x[5] = control_value(power_weight)
     base = mx.reshape(gr, K, gc, K).max(axis=(1, 3)) / panel.peak_nits
     return x, np.clip(base, BASE_FLOOR, BASE_CEIL).astype(np.float32)

@@ -151,7 +151,7 @@ class LcdModel:
                                     self.bucket_shift, self.bucket_base, self.tau, self.ambient_nits, codes,
                                     displayed, invalid)
         if invalid.any():
-            raise _invalid_target(target)
+            raise invalid_target_error(target)
         return codes, displayed
 
     def show(self, codes: np.ndarray, backlight: np.ndarray, displayed: np.ndarray | None = None) -> np.ndarray:
@@ -162,7 +162,9 @@ class LcdModel:
         return displayed
 
 
-def _invalid_target(target: np.ndarray) -> InputError:
+def invalid_target_error(target: np.ndarray) -> InputError:
+    """The error for a target holding NaN, infinite or negative values, with their counts (the kernels'
+    folded checks say only that one is there; this counts them for the message)."""
     n_bad = int(np.count_nonzero(~np.isfinite(target)))
     n_neg = int(np.count_nonzero(target < 0))
     return InputError(f"target has {n_bad} NaN/Inf values and {n_neg} negative values "

@@ -19,7 +19,7 @@ from .backlight import backlight_model
 from .backlight import quantize_leds
 from . import _kernels
 from ._fastmath import has_invalid_values
-from .lcd import _invalid_target, lcd_model
+from .lcd import invalid_target_error, lcd_model
 
 __all__ = ["Simulation", "simulate", "check_target"]
 
@@ -156,7 +156,7 @@ def _fused(panel, bmodel, lmodel, levels, target, reuse, b_out):
         tb["gx_vals"], tb["gy"], tb["gy_r0"], tb["gy_r1"], target, lmodel.leakage, lmodel.response.gamma,
         lmodel.response.max_code, lmodel.gamma_kernel[1], lmodel.ambient_nits, b, codes, displayed, invalid)
     if invalid.any():
-        raise _invalid_target(target)
+        raise invalid_target_error(target)
     return b, codes, displayed
 
 
