@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import copy
+import math
 import os
 import sys
 import time
@@ -327,7 +328,7 @@ def cmd_train_cnn(args) -> int:
     from ._weights import save_checked
     from .dimming.cnn import WEIGHTS_VERSION, load_model
     from .panel import Panel
-    from .training.cnn import TWIN_SCALE, ImagePool, scaled_panel, split_files, train_cnn
+    from .training.cnn import TWIN_SCALE, ImagePool, optimal_bank, scaled_panel, split_files, train_cnn
 
     data = Path(args.data)
     if not (data / "SPLIT.csv").is_file():
@@ -338,6 +339,9 @@ def cmd_train_cnn(args) -> int:
         raise InputError(f"--steps must be at least 1, got {args.steps}")
     if args.out is None and (args.panel or args.init):
         raise InputError("--panel/--init: give --out (the default folder holds the shipped model)")
+    if args.distill_groups < 0 or not (math.isfinite(args.distill_weight) and args.distill_weight >= 0):
+        raise InputError(f"--distill-groups must be >= 0 and --distill-weight a number >= 0, got "
+                         f"{args.distill_groups} and {args.distill_weight}")
     panel = None
     if args.panel:
         panel = Panel.load(args.panel)
@@ -352,19 +356,29 @@ def cmd_train_cnn(args) -> int:
     files = split_files(data, "train")
     print(f"training on {len(files)} train-split images + procedural scenes"
           + (f", panel {panel.name}" if panel else "") + (f", from {args.init}" if args.init else "")
-          + f"; {args.steps} steps, seed {args.seed}", file=sys.stderr)
+          + (f", distilling optimal on {args.distill_groups} groups (weight {args.distill_weight:g})"
+             if args.distill_groups else "") + f"; {args.steps} steps, seed {args.seed}", file=sys.stderr)
     pool = ImagePool(files)
     out = Path(args.out or "dualmod/dimming/weights")
     _ensure_parent(out / "cnn.pt")
+    bank, bank_s = None, 0.0
+    if args.distill_groups:
+        t0 = time.perf_counter()
+        bank = optimal_bank(pool, args.distill_groups, seed=args.seed, batch=args.batch, panel=panel,
+                            twin_scale=args.twin_scale)
+        bank_s = time.perf_counter() - t0
     model, history = train_cnn(pool, steps=args.steps, batch=args.batch, seed=args.seed, lr=args.lr,
                                twin_scale=args.twin_scale, log_path=out / "cnn-train-log.csv", model=model,
-                               panel=panel)
+                               panel=panel, bank=bank, distill_weight=args.distill_weight)
     tail = history[-100:]
     summary = {"steps": args.steps, "batch": args.batch, "seed": args.seed, "lr": args.lr,
                "twin_scale": TWIN_SCALE if args.twin_scale is None else args.twin_scale,
                "panel": panel.name if panel else None, "init": args.init, "init_sha256": init_sha,
                "train_images": [f.name for f in files], "final_loss_mean_last_100": float(np.mean([h["loss"] for h in tail])),
-               "seconds": history[-1]["seconds"]}
+               "seconds": history[-1]["seconds"] + bank_s}
+    if bank is not None:
+        summary.update(distill_groups=args.distill_groups, distill_weight=args.distill_weight,
+                       distill_seconds=bank_s)
     path = save_checked(out, "cnn", model.net.state_dict(), WEIGHTS_VERSION,
                         {"width": model.width, "deep": model.deep, "training": summary})
     print(f"wrote {path} ({summary['seconds']:.0f} s, mean loss of the last 100 steps "
@@ -500,6 +514,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--init", default=None, metavar="shipped|FOLDER",
                    help="start from these weights (the shipped model, or a train-cnn --out folder) "
                         "instead of a fresh network")
+    p.add_argument("--distill-groups", type=int, default=0, metavar="N",
+                   help="distil optimal: solve N groups of --batch training targets with optimal first (about "
+                        "0.2 s a target) and train on them, adding --distill-weight x mean((L - optimal's L)^2)")
+    p.add_argument("--distill-weight", type=float, default=10.0, metavar="A",
+                   help="weight of the distillation term (default 10)")
     p = _add(sub, "video", "local dimming of a video: solve, temporal filter, simulate, measure flicker (resumable)",
              """dualmod video builtin:flicker --panel fald-1080p-576 --method max --out out/video
              dualmod video clip.mp4 --method cnn --temporal decay=0.2 --out out/clip --shown out/clip/shown.mp4

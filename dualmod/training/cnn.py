@@ -57,7 +57,7 @@ from ..dimming.cnn import TRAINING_SIZE
 from ..imaging.colour import luminance
 from ..panel import Panel
 
-__all__ = ["training_panels", "ImagePool", "train_cnn", "panel_family", "batch_loss", "scaled_panel"]
+__all__ = ["training_panels", "ImagePool", "train_cnn", "panel_family", "batch_loss", "scaled_panel", "optimal_bank"]
 
 PANEL_H, PANEL_W = TRAINING_SIZE      # the network computes its input at this size too
 #: The per-sample objective is log(loss + LOG_FLOOR): 1e-6 is a PU21-PSNR of 60 dB.
@@ -203,8 +203,12 @@ def _draw_lambda(rng: np.random.Generator) -> float:
     return 0.0 if rng.random() < 0.25 else float(np.exp(rng.uniform(np.log(3e-5), np.log(1e-2))))
 
 
-def batch_loss(model, panel: Panel, twin, targets: list, lams):
-    """The training loss of a batch (see the module docstring): (loss, PU21 MSE per sample, mean level per sample)."""
+def batch_loss(model, panel: Panel, twin, targets: list, lams, teacher=None, distill_weight: float = 0.0):
+    """The training loss of a batch (see the module docstring): (loss, PU21 MSE per sample, mean level per sample).
+
+    ``teacher``: LED frames (B, N) to distil (``optimal``'s, from :func:`optimal_bank`); the loss then adds
+    ``distill_weight`` × mean((L − teacher)²).
+    """
     import torch
 
     from ..dimming.cnn import features
@@ -224,19 +228,55 @@ def batch_loss(model, panel: Panel, twin, targets: list, lams):
     err = (pu21_encode_torch(out["displayed"] @ wl) - v_target) / 256.0
     mse = (err * err).mean(dim=(1, 2))
     level = leds.mean(dim=1)
-    return torch.log(mse + (torch.from_numpy(lams) + TIE_LAMBDA) * level + LOG_FLOOR).mean(), mse, level
+    loss = torch.log(mse + (torch.from_numpy(lams) + TIE_LAMBDA) * level + LOG_FLOOR).mean()
+    if teacher is not None and distill_weight > 0:
+        loss = loss + distill_weight * ((leds - torch.as_tensor(teacher, dtype=leds.dtype)) ** 2).mean()
+    return loss, mse, level
+
+
+def optimal_bank(pool: "ImagePool", groups: int, *, seed: int = 0, batch: int = 8, panel: Panel | None = None,
+                 twin_scale: float | None = None, progress: bool = True) -> list[dict]:
+    """Teacher frames for distillation: ``groups`` training panels (the family's, or ``panel`` scaled to the
+    training size), each with ``batch`` augmented targets and random λ as in training, and ``optimal``'s LED
+    frame for each, solved on the training twin's grid at λ + :data:`TIE_LAMBDA` (the training loss's optimum;
+    about 0.2 s a target on 2 cores). Seeded; a list of dicts (panel, targets (B, H, W, 3) float32, lams,
+    leds (B, N))."""
+    from ..dimming.optimal import optimal
+
+    rng = np.random.default_rng([seed, 2])
+    panel_rng = np.random.default_rng([seed, 3])
+    ts = TWIN_SCALE if twin_scale is None else float(twin_scale)
+    size = (round(PANEL_H * ts), round(PANEL_W * ts))
+    fixed = scaled_panel(panel) if panel is not None else None
+    bank, t0 = [], time.perf_counter()
+    for g in range(groups):
+        p = fixed if fixed is not None else panel_family(panel_rng)
+        targets = np.stack([pool.draw(rng, p) for _ in range(batch)])
+        lams = np.array([_draw_lambda(rng) for _ in range(batch)], np.float32)
+        leds = np.stack([optimal(p, t, power_weight=float(lam) + TIE_LAMBDA, size=size)
+                         for t, lam in zip(targets, lams)])
+        bank.append({"panel": p, "targets": targets, "lams": lams, "leds": leds.astype(np.float32)})
+        if progress:
+            eta = (time.perf_counter() - t0) / (g + 1) * (groups - g - 1)
+            print(f"\rteacher frames (optimal): {g + 1}/{groups} groups, eta {eta:4.0f} s", end="", file=sys.stderr,
+                  flush=True)
+    if progress:
+        print(file=sys.stderr)
+    return bank
 
 
 def train_cnn(pool: ImagePool, *, steps: int = 8000, batch: int = 8, panels: int | None = None, seed: int = 0,
               lr: float = 2e-3, width: int = 24, deep: int = 48, log_path=None, progress: bool = True,
               model=None, fixed_lambda: float | None = None, twin_scale: float | None = None,
-              panel: Panel | None = None):
+              panel: Panel | None = None, bank: list | None = None, distill_weight: float = 0.0):
     """Train a :class:`~dualmod.dimming.cnn.CnnModel`; returns (model, loss history as a list of dicts).
 
     ``panels``: None draws a fresh panel from :func:`panel_family` for every step; a number trains on
     that many panels drawn once (tests). ``panel``: train on that one display (at the training size,
     :func:`scaled_panel`), to fine-tune a ``model`` for it. ``fixed_lambda`` replaces the random power
-    weights (tests); ``model`` continues training one (in place).
+    weights (tests); ``model`` continues training one (in place). ``bank`` (from :func:`optimal_bank`): every
+    step trains on one of its groups (panel, targets, λ) instead of drawing them, adding ``distill_weight`` ×
+    mean((L − optimal's L)²) to the loss.
     """
     import torch
 
@@ -253,6 +293,8 @@ def train_cnn(pool: ImagePool, *, steps: int = 8000, batch: int = 8, panels: int
     net.train()
     if panel is not None and panels is not None:
         raise ValueError("give panels (a drawn family) or panel (one display), not both")
+    if bank is not None and not bank:
+        raise ValueError("bank is empty")
     fam = training_panels(panels, seed) if panels is not None else [scaled_panel(panel)] if panel is not None else None
     panel_rng = np.random.default_rng([seed, 1])
     ts = TWIN_SCALE if twin_scale is None else float(twin_scale)
@@ -274,12 +316,17 @@ def train_cnn(pool: ImagePool, *, steps: int = 8000, batch: int = 8, panels: int
     run_loss = None
     try:
         for step in range(steps):
-            p = fam[int(rng.integers(len(fam)))] if fam is not None else panel_family(panel_rng)
+            teacher = None
+            if bank is not None:
+                group = bank[int(rng.integers(len(bank)))]
+                p, targets, lams, teacher = group["panel"], list(group["targets"]), group["lams"], group["leds"]
+            else:
+                p = fam[int(rng.integers(len(fam)))] if fam is not None else panel_family(panel_rng)
+                targets = [pool.draw(rng, p) for _ in range(batch)]
+                lams = np.array([_draw_lambda(rng) if fixed_lambda is None else fixed_lambda for _ in range(batch)],
+                                np.float32)
             twin = twin_of(p)
-            targets = [pool.draw(rng, p) for _ in range(batch)]
-            lams = np.array([_draw_lambda(rng) if fixed_lambda is None else fixed_lambda for _ in range(batch)],
-                            np.float32)
-            loss, mse, level = batch_loss(model, p, twin, targets, lams)
+            loss, mse, level = batch_loss(model, p, twin, targets, lams, teacher, distill_weight)
             opt.zero_grad()
             if not torch.isfinite(loss):
                 raise FloatingPointError(f"training loss is {float(loss)} at step {step}")

@@ -133,6 +133,64 @@ def test_training_through_the_twin_lowers_the_loss():
     assert after < 0.85 * before
 
 
+def test_distillation_pulls_the_frame_towards_the_teacher():
+    """With a teacher frame in the bank, the distillation term draws the network's LEDs to it; without the term the
+    same steps leave them far from it (the teacher here is a flat 0.3 frame, not the loss's optimum)."""
+    from dualmod.training.cnn import ImagePool, train_cnn, training_panels
+
+    pool = ImagePool([], scenes=True, max_side=240)
+    panel = training_panels(1, seed=3)[0]
+    targets = np.stack([pool.draw(np.random.default_rng(200 + k), panel) for k in range(2)])
+    teacher = np.full((2, panel.n_leds), 0.3, np.float32)
+    bank = [{"panel": panel, "targets": targets, "lams": np.array([0.0, 0.001], np.float32), "leds": teacher}]
+
+    def distance(model):
+        with torch.no_grad():
+            leds = np.stack([model.predict(panel, t, [lam])[0] for t, lam in zip(targets, bank[0]["lams"])])
+        return float(np.mean((leds - teacher) ** 2))
+
+    runs = {}
+    for weight in (0.0, 100.0):
+        torch.manual_seed(0)
+        model = C.CnnModel(width=6, deep=8)
+        start = distance(model)
+        train_cnn(pool, steps=30, batch=2, seed=0, lr=1e-2, progress=False, model=model, bank=bank,
+                  distill_weight=weight)
+        runs[weight] = distance(model)
+    assert runs[100.0] < 0.4 * start and runs[100.0] < 0.4 * runs[0.0], (start, runs)
+    with pytest.raises(ValueError, match="bank is empty"):
+        train_cnn(pool, steps=1, progress=False, bank=[])
+
+
+def test_optimal_bank_holds_frames_better_than_the_network_start():
+    """The teacher frames are optimal's: on the training loss (through the same twin) each is at least as good as the
+    shipped network's frame for its target, which is one of optimal's two starts."""
+    from dualmod.display.torch_model import TorchDisplay
+    from dualmod.training.cnn import (PANEL_H, PANEL_W, TIE_LAMBDA, TWIN_SCALE, ImagePool, batch_loss, optimal_bank,
+                                      training_panels)
+
+    pool = ImagePool([], scenes=True, max_side=240)
+    panel = training_panels(1, seed=5)[0]
+    bank = optimal_bank(pool, 1, seed=4, batch=2, panel=panel, progress=False)
+    g = bank[0]
+    assert g["targets"].shape == (2, PANEL_H, PANEL_W, 3) and g["leds"].shape == (2, panel.n_leds)
+    assert np.all((g["leds"] >= 0) & (g["leds"] <= 1))
+    twin = TorchDisplay(g["panel"], size=(round(PANEL_H * TWIN_SCALE), round(PANEL_W * TWIN_SCALE)))
+    shipped = C.load_model()
+
+    def loss_of(leds, k):
+        class Fixed:                                   # batch_loss through a model whose output is this frame
+            def sample(self, panel, led_map):
+                return torch.as_tensor(leds[None], dtype=torch.float32)
+            net = staticmethod(lambda x, base: None)
+        _, mse, level = batch_loss(Fixed(), g["panel"], twin, [g["targets"][k]], [g["lams"][k]])
+        return float(mse[0] + (g["lams"][k] + TIE_LAMBDA) * level[0])
+
+    for k in range(2):
+        net_leds = shipped.predict(g["panel"], g["targets"][k], [float(g["lams"][k])])[0]
+        assert loss_of(g["leds"][k], k) <= loss_of(net_leds, k) * (1 + 1e-4)
+
+
 def test_twin_scale_is_checked(tmp_path, capsys):
     from dualmod.cli import main
     from dualmod.training.cnn import ImagePool, train_cnn
