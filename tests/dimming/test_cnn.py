@@ -200,6 +200,9 @@ def test_twin_scale_is_checked(tmp_path, capsys):
     (tmp_path / "SPLIT.csv").write_text("file,split\n")
     assert main(["train-cnn", "--data", str(tmp_path), "--out", str(tmp_path / "w"), "--twin-scale", "2"]) == 2
     assert "--twin-scale must lie in (0, 1]" in capsys.readouterr().err
+    for flags in (["--distill-groups", "-1"], ["--distill-weight", "nan"], ["--distill-weight", "-2"]):
+        assert main(["train-cnn", "--data", str(tmp_path), "--out", str(tmp_path / "w"), *flags]) == 2
+        assert "--distill-groups must be >= 0 and --distill-weight a number >= 0" in capsys.readouterr().err
     assert not (tmp_path / "w").exists()
 
 
