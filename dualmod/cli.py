@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import copy
+import json
 import math
 import os
 import sys
@@ -365,7 +366,7 @@ def cmd_train_cnn(args) -> int:
     if args.distill_groups:
         t0 = time.perf_counter()
         bank = optimal_bank(pool, args.distill_groups, seed=args.seed, batch=args.batch, panel=panel,
-                            twin_scale=args.twin_scale)
+                            twin_scale=args.twin_scale, model=model)
         bank_s = time.perf_counter() - t0
     model, history = train_cnn(pool, steps=args.steps, batch=args.batch, seed=args.seed, lr=args.lr,
                                twin_scale=args.twin_scale, log_path=out / "cnn-train-log.csv", model=model,
@@ -379,6 +380,12 @@ def cmd_train_cnn(args) -> int:
     if bank is not None:
         summary.update(distill_groups=args.distill_groups, distill_weight=args.distill_weight,
                        distill_seconds=bank_s)
+    if args.init:   # how the starting model was trained, so that the manifest holds the whole recipe
+        from .dimming.cnn import _weights_dir
+
+        folder = _weights_dir() if args.init == "shipped" else Path(args.init)
+        with contextlib.suppress(OSError, ValueError, KeyError):
+            summary["init_training"] = json.loads((folder / "manifest.json").read_text())["cnn"].get("training")
     path = save_checked(out, "cnn", model.net.state_dict(), WEIGHTS_VERSION,
                         {"width": model.width, "deep": model.deep, "training": summary})
     print(f"wrote {path} ({summary['seconds']:.0f} s, mean loss of the last 100 steps "
