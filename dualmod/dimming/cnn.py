@@ -41,9 +41,9 @@ global work and the optimiser polishes the picture at that power; at λ = 0 with
 if one is given (three iterations cost about as much as the network itself; see the README for
 numbers). With ``power_weight`` in the refinement's loss instead, as until this version, a few
 iterations traded quality for power worse than ``optimal``'s curve: on
-``fald-1080p-576``'s held-out images at λ = 0.001, ``refine=3`` gave 38.89 dB at 0.254 (0.62 dB under
-``optimal``'s curve) where the network alone gives 39.45 dB at 0.262 (0.41 dB under); at the network's
-power it gives 39.66 dB at 0.259 (0.05 dB under).
+``fald-1080p-576``'s held-out images at λ = 0.001, with the network before distillation, ``refine=3`` gave
+38.89 dB at 0.254 (0.62 dB under ``optimal``'s curve) where the network alone gave 39.45 dB at 0.262 (0.41 dB
+under); at the network's power it gave 39.66 dB at 0.259 (0.05 dB under).
 """
 
 from __future__ import annotations
@@ -333,8 +333,8 @@ def cnn(panel: Panel, target: np.ndarray, *, power_weight: float = 0.0,
     ----------
     power_weight : float
         λ, the price of mean LED level, as in ``optimal`` (0 = quality only; the model was trained for
-        0–0.01; on the default panel's held-out images λ = 0.001 spends ``max``'s power, 0.262 against
-        0.261, for +3.1 dB PU21-PSNR).
+        0–0.01; on the default panel's held-out images λ = 0.001 spends a little less than ``max``'s power,
+        0.257 against 0.261, for +3.0 dB PU21-PSNR).
     power_budget : float or "max", optional
         A cap on the mean LED level; ``"max"`` uses the ``max`` heuristic's power. The control input
         is searched (regula falsi over log λ) so the network itself meets the budget; what is still
