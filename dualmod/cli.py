@@ -502,7 +502,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--epochs", type=int, default=60, help="most epochs; the best on the validation groups is kept")
     p.add_argument("--seed", type=int, default=0)
     p = _add(sub, "train-cnn", "train the cnn dimming model through the differentiable display",
-             """dualmod train-cnn --data ../shared/data/hdr --out dualmod/dimming/weights --steps 8000 --seed 0
+             """dualmod train-cnn --data ../shared/data/hdr --out base --steps 8000 --seed 0
+             dualmod train-cnn --data ../shared/data/hdr --init base --distill-groups 200 --steps 400 --lr 5e-4 --seed 0 --out dualmod/dimming/weights
              dualmod train-cnn --data ../shared/data/hdr --panel sim2-hdr47 --init shipped --steps 2000 --lr 5e-4 --out my-sim2""",
              cmd_train_cnn)
     p.add_argument("--data", required=True, help="folder of HDR images with SPLIT.csv (only 'train' rows are read)")
