@@ -250,14 +250,13 @@ def optimal_bank(pool: "ImagePool", groups: int, *, seed: int = 0, batch: int = 
     (the one training starts from), from that model's frame too, and keeps the better, as its default
     ``start="both"`` does with the shipped model; so the bank depends on the starting model, not on which
     model ships. Seeded; a list of dicts (panel, targets (B, H, W, 3) float32, lams, leds (B, N))."""
-    from ..dimming.cnn import _network_leds
     from ..dimming.optimal import optimize_leds
 
     def teach(p, t, lam):
         w = float(lam) + TIE_LAMBDA
         runs = [optimize_leds(p, t, power_weight=w, size=size, start="max")]
-        if model is not None:
-            runs.append(optimize_leds(p, t, power_weight=w, size=size, warm_start=_network_leds(p, t, w, None, model)))
+        if model is not None:      # training panels are white: predict is the cnn solver's network frame
+            runs.append(optimize_leds(p, t, power_weight=w, size=size, warm_start=model.predict(p, t, [w])[0]))
         return min(runs, key=lambda r: float(np.min(r.trace))).leds      # ties: the max start, as optimal's
 
     rng = np.random.default_rng([seed, 2])
