@@ -101,7 +101,7 @@ class TorchDisplay(torch.nn.Module):
                 gx[:, :, k] = prof[ui[vi]]
                 dy = ys[:, None] - sub_y[None, :]
                 gy[:, k] = np.where(np.abs(dy) <= t.radius, t.profile(dy), 0.0)
-            gx *= real[:, :, None, None]
+            # a pad slot reads LED 0 at zero weight, so its gx columns (those of LED 0's x) add nothing
             self.register_buffer("src", torch.as_tensor(np.where(real, v.src[vi], 0), dtype=torch.long))  # (nr, m)
             self.register_buffer("vweight", torch.as_tensor(np.where(real, v.weight[vi], 0.0), **f))
             self.register_buffer("gx", torch.as_tensor(gx.reshape(nr, m, nterms * w), **f))
