@@ -57,7 +57,7 @@ from typing import NamedTuple
 import numpy as np
 from numba import njit, prange
 
-from ..display._fastmath import bits_f32, f32_bits, invalid_bits, or_i32
+from ..display._fastmath import bits_f32, f32_bits, invalid_bits, invalid_values_error, or_i32
 
 from ..errors import InputError
 from ..imaging.colour import REC709_LUMINANCE
@@ -184,7 +184,6 @@ def features(panel: Panel, target: np.ndarray, power_weight: float = 0.0, *, cha
     pixels is area-averaged to that size first (one numba pass that also checks every value).
     """
     from ..display._kernels import area_resample
-    from ..display.lcd import invalid_target_error
     from ..metrics.pu21 import pu21_encode
 
     g = _geometry(panel)
@@ -200,7 +199,7 @@ def features(panel: Panel, target: np.ndarray, power_weight: float = 0.0, *, cha
         bad = invalid.any()
     mean, mx, bad_cells = _cell_stats(src, g.row_start, g.col_start, channel, np.asarray(REC709_LUMINANCE, np.float64))
     if bad or bad_cells:
-        raise invalid_target_error(img)
+        raise invalid_values_error(img)
     x = np.empty((N_FEATURES, K * gr, K * gc), np.float32)
     x[0] = pu21_encode(np.maximum(mean, 0.0)) / _PU_SCALE
     x[1] = pu21_encode(mx) / _PU_SCALE

@@ -32,8 +32,7 @@ from functools import lru_cache
 import numba as nb
 import numpy as np
 
-from ..display._fastmath import bits_f32, f32_bits
-from ..errors import InputError
+from ..display._fastmath import bits_f32, f32_bits, invalid_values_error
 from ..panel import Panel
 
 __all__ = ["ZoneMap", "zone_map", "zone_stats", "ZoneStats"]
@@ -428,7 +427,7 @@ def zone_stats(panel: Panel, target: np.ndarray, *, percentile: float | None = N
         _zone_stats(img, per_channel, zm.row_ptr, zm.run_x0, zm.run_x1, zm.run_zone, zm.run_off, zm.zone_off,
                     zm.sizes, nbands, q, out_max, out_mean, out_pct, out_bad)
     if out_bad.any():
-        raise InputError("target has NaN, Inf or negative values (nits must be finite and >= 0)")
+        raise invalid_values_error(img)
     scale = 1.0 / panel.peak_nits
     shape = (n,) if nch == 1 else (n, 3)
     return ZoneStats(max=(out_max * scale).astype(np.float64).reshape(shape),

@@ -16,6 +16,8 @@ from llvmlite import ir
 from numba import types
 from numba.extending import intrinsic
 
+from ..errors import InputError
+
 _I32 = ir.IntType(32)
 
 
@@ -165,6 +167,17 @@ def _invalid_rows(a, flags):
         for j in range(row.shape[0]):
             bad = or_i32(bad, invalid_bits(row[j]))
         flags[i] = bad
+
+
+def invalid_values_error(image: np.ndarray, name: str = "target") -> InputError:
+    """The :class:`~dualmod.errors.InputError` for an image in nits holding NaN, infinite or negative values,
+    with their counts: the kernels' folded checks (:func:`invalid_bits`) only say that one is there."""
+    a = np.asarray(image)
+    finite = np.isfinite(a)
+    n_bad = int(a.size - np.count_nonzero(finite))
+    n_neg = int(np.count_nonzero(finite & (a < 0)))
+    return InputError(f"{name} has {n_bad} NaN/Inf values and {n_neg} negative values "
+                      "(nits must be finite and >= 0)")
 
 
 def has_invalid_values(image: np.ndarray) -> bool:

@@ -34,10 +34,9 @@ from functools import lru_cache
 
 import numpy as np
 
-from ..errors import InputError
 from ..panel import Panel
 from . import _kernels
-from ._fastmath import pow_coefs
+from ._fastmath import invalid_values_error, pow_coefs
 from .response import Response
 
 __all__ = ["LcdModel", "lcd_model", "compensate", "show", "transmittance"]
@@ -151,7 +150,7 @@ class LcdModel:
                                     self.bucket_shift, self.bucket_base, self.tau, self.ambient_nits, codes,
                                     displayed, invalid)
         if invalid.any():
-            raise invalid_target_error(target)
+            raise invalid_values_error(target)
         return codes, displayed
 
     def show(self, codes: np.ndarray, backlight: np.ndarray, displayed: np.ndarray | None = None) -> np.ndarray:
@@ -160,15 +159,6 @@ class LcdModel:
             displayed = np.empty(codes.shape, np.float32)
         _kernels.lcd_show(codes, backlight, self.tau, self.ambient_nits, displayed)
         return displayed
-
-
-def invalid_target_error(target: np.ndarray) -> InputError:
-    """The error for a target holding NaN, infinite or negative values, with their counts (the kernels'
-    folded checks say only that one is there; this counts them for the message)."""
-    n_bad = int(np.count_nonzero(~np.isfinite(target)))
-    n_neg = int(np.count_nonzero(target < 0))
-    return InputError(f"target has {n_bad} NaN/Inf values and {n_neg} negative values "
-                      "(nits must be finite and >= 0)")
 
 
 @lru_cache(maxsize=16)

@@ -18,8 +18,8 @@ from ..panel import Panel
 from .backlight import backlight_model
 from .backlight import quantize_leds
 from . import _kernels
-from ._fastmath import has_invalid_values
-from .lcd import invalid_target_error, lcd_model
+from ._fastmath import has_invalid_values, invalid_values_error
+from .lcd import lcd_model
 
 __all__ = ["Simulation", "simulate", "check_target"]
 
@@ -78,10 +78,7 @@ def check_target(panel: Panel, target, name: str = "target", *, values: bool = T
     if not values:
         return a
     if has_invalid_values(a):  # one pass; the counts for the message only when something is wrong
-        bad = ~np.isfinite(a)
-        if bad.any():
-            raise InputError(f"{name} has {int(bad.sum())} NaN/Inf values")
-        raise InputError(f"{name} has {int(np.sum(a < 0))} negative values (nits must be >= 0)")
+        raise invalid_values_error(a, name)
     return a
 
 
@@ -156,7 +153,7 @@ def _fused(panel, bmodel, lmodel, levels, target, reuse, b_out):
         tb["gx_vals"], tb["gy"], tb["gy_r0"], tb["gy_r1"], target, lmodel.leakage, lmodel.response.gamma,
         lmodel.response.max_code, lmodel.gamma_kernel[1], lmodel.ambient_nits, b, codes, displayed, invalid)
     if invalid.any():
-        raise invalid_target_error(target)
+        raise invalid_values_error(target)
     return b, codes, displayed
 
 

@@ -227,7 +227,7 @@ class TorchDisplay(torch.nn.Module):
         """
         if isinstance(image, np.ndarray):
             from ._kernels import area_resample
-            from .lcd import invalid_target_error
+            from ._fastmath import invalid_values_error
 
             if image.ndim != 3:
                 raise ValueError(f"resample takes one (H, W, C) image as an array, got shape {image.shape}")
@@ -236,7 +236,7 @@ class TorchDisplay(torch.nn.Module):
             invalid = np.empty(out.shape[0], np.int32)
             area_resample(image, out, invalid, np.float64)
             if invalid.any():
-                raise invalid_target_error(image)
+                raise invalid_values_error(image)
             return torch.from_numpy(out)
         x = image if image.dim() == 4 else image[None]
         x = torch.nn.functional.interpolate(x.permute(0, 3, 1, 2), size=self.size, mode="area")

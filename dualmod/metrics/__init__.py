@@ -12,7 +12,7 @@ from typing import Callable, Iterable
 
 import numpy as np
 
-from ..display._fastmath import has_invalid_values
+from ..display._fastmath import has_invalid_values, invalid_values_error
 from ..errors import InputError
 from .context import Pair
 from .cvvdp import cvvdp_jod
@@ -83,7 +83,7 @@ def evaluate(target, displayed, *, panel=None, metrics: Iterable[str] | None = N
         raise InputError(f"target and displayed must both be (H, W, 3) images, got {t.shape} and {d.shape}")
     for name, a in (("target", t), ("displayed", d)):
         if has_invalid_values(a):
-            raise InputError(f"{name} has NaN, Inf or negative values")
+            raise invalid_values_error(a, name)
     if metrics is None:
         names = [m for m in DEFAULT_METRICS if leds is not None or m not in ("power", "power_saving")]
     else:

@@ -108,5 +108,6 @@ def test_one_bad_value_anywhere_is_found():
             x = img.copy()
             x[where] = bad
             assert has_invalid_values(x), (bad, where)
-            with pytest.raises(dm.InputError, match="NaN, Inf or negative"):
+            counts = "0 NaN/Inf values and 1 negative" if np.isfinite(bad) else "1 NaN/Inf values and 0 negative"
+            with pytest.raises(dm.InputError, match=f"displayed has {counts} values"):
                 dm.evaluate(img, x)
