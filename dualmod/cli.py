@@ -366,7 +366,7 @@ def cmd_train_cnn(args) -> int:
     if args.distill_groups:
         t0 = time.perf_counter()
         bank = optimal_bank(pool, args.distill_groups, seed=args.seed, batch=args.batch, panel=panel,
-                            twin_scale=args.twin_scale, model=model)
+                            twin_scale=args.twin_scale, init=args.init)
         bank_s = time.perf_counter() - t0
     model, history = train_cnn(pool, steps=args.steps, batch=args.batch, seed=args.seed, lr=args.lr,
                                twin_scale=args.twin_scale, log_path=out / "cnn-train-log.csv", model=model,

@@ -112,20 +112,22 @@ def _project(y, cap: float):
     return (y - hi).clamp(0.0, 1.0).to(y.dtype)
 
 
-def _cnn_start(panel: Panel, target: np.ndarray, power_weight: float, precision: str) -> np.ndarray:
-    """The shipped network's LED frame at ``power_weight``. For float64 solves it runs on one thread: torch's
-    float32 convolutions differ in the last bits (~1e-7) with the thread count, and a float64 solve must not."""
+def _cnn_start(panel: Panel, target: np.ndarray, power_weight: float, precision: str,
+               weights: str | None = None) -> np.ndarray:
+    """The network's LED frame at ``power_weight`` (the shipped network, or ``weights``, a ``train-cnn --out``
+    folder). For float64 solves it runs on one thread: torch's float32 convolutions differ in the last bits
+    (~1e-7) with the thread count, and a float64 solve must not."""
     import torch
 
     from .cnn import cnn
 
     if precision == "float32":
-        return cnn(panel, target, power_weight=power_weight)
+        return cnn(panel, target, power_weight=power_weight, weights=weights)
     with _ONE_THREAD:
         threads = torch.get_num_threads()
         torch.set_num_threads(1)
         try:
-            return cnn(panel, target, power_weight=power_weight)
+            return cnn(panel, target, power_weight=power_weight, weights=weights)
         finally:
             torch.set_num_threads(threads)
 
@@ -157,11 +159,13 @@ def grid_size(panel: Panel, side: int = 480) -> tuple[int, int]:
 def optimize_leds(panel: Panel, target: np.ndarray, *, power_weight: float = 0.0, steps: int = 150,
                   size: tuple[int, int] | None = None, warm_start: np.ndarray | None = None,
                   tol: float = 1e-3, power_budget: float | str | None = None, anchor: np.ndarray | None = None,
-                  anchor_weight: float = ANCHOR_WEIGHT, precision: str = "float32", start: str = "both"
+                  anchor_weight: float = ANCHOR_WEIGHT, precision: str = "float32", start: str = "both",
+                  cnn_weights: str | None = None
                   ) -> OptimalResult:
     """Minimise the loss of the module docstring; see :func:`optimal` for the parameters.
 
-    ``warm_start`` (an LED frame) replaces the ``start`` frames: one descent from it.
+    ``warm_start`` (an LED frame) replaces the ``start`` frames: one descent from it. ``cnn_weights``: the
+    network of the ``"cnn"`` start, a ``train-cnn --out`` folder (None: the shipped one).
     """
     import torch
 
@@ -252,7 +256,7 @@ def optimize_leds(panel: Panel, target: np.ndarray, *, power_weight: float = 0.0
         if start in ("max", "both"):
             starts["max"] = max_dimming(panel, target)
         if start in ("cnn", "both"):
-            starts["cnn"] = _cnn_start(panel, target, power_weight, precision)
+            starts["cnn"] = _cnn_start(panel, target, power_weight, precision, cnn_weights)
     runs = {name: descend(x0) for name, x0 in starts.items()}
     won = min(runs, key=lambda name: runs[name][0])       # ties: the first (max)
     _, best_x, trace = runs[won]

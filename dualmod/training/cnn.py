@@ -242,22 +242,19 @@ def batch_loss(model, panel: Panel, twin, targets: list, lams, teacher=None, dis
 
 
 def optimal_bank(pool: "ImagePool", groups: int, *, seed: int = 0, batch: int = 8, panel: Panel | None = None,
-                 twin_scale: float | None = None, model=None, progress: bool = True) -> list[dict]:
+                 twin_scale: float | None = None, init: str | None = None, progress: bool = True) -> list[dict]:
     """Teacher frames for distillation: ``groups`` training panels (the family's, or ``panel`` scaled to the
     training size), each with ``batch`` augmented targets and random λ as in training, and ``optimal``'s LED
     frame for each, solved on the training twin's grid at λ + :data:`TIE_LAMBDA` (the training loss's optimum;
-    about 0.2 s a target on 2 cores). ``optimal`` descends from the ``max`` heuristic and, given a ``model``
-    (the one training starts from), from that model's frame too, and keeps the better, as its default
-    ``start="both"`` does with the shipped model; so the bank depends on the starting model, not on which
-    model ships. Seeded; a list of dicts (panel, targets (B, H, W, 3) float32, lams, leds (B, N))."""
+    about 0.2 s a target on 2 cores). ``init`` names the model training starts from, as ``train-cnn --init``
+    does (``"shipped"`` or a ``--out`` folder): ``optimal`` then descends from the ``max`` heuristic and from
+    that model's frame and keeps the better (``start="both"`` with that network), so the bank depends on the
+    starting model, not on which model ships; without ``init`` (a fresh network) from ``max`` alone. Seeded;
+    a list of dicts (panel, targets (B, H, W, 3) float32, lams, leds (B, N))."""
     from ..dimming.optimal import optimize_leds
 
-    def teach(p, t, lam):
-        w = float(lam) + TIE_LAMBDA
-        runs = [optimize_leds(p, t, power_weight=w, size=size, start="max")]
-        if model is not None:      # training panels are white: predict is the cnn solver's network frame
-            runs.append(optimize_leds(p, t, power_weight=w, size=size, warm_start=model.predict(p, t, [w])[0]))
-        return min(runs, key=lambda r: float(np.min(r.trace))).leds      # ties: the max start, as optimal's
+    start = "max" if init is None else "both"
+    weights = None if init in (None, "shipped") else str(init)
 
     rng = np.random.default_rng([seed, 2])
     panel_rng = np.random.default_rng([seed, 3])
@@ -269,7 +266,8 @@ def optimal_bank(pool: "ImagePool", groups: int, *, seed: int = 0, batch: int = 
         p = fixed if fixed is not None else panel_family(panel_rng)
         targets = np.stack([pool.draw(rng, p) for _ in range(batch)])
         lams = np.array([_draw_lambda(rng) for _ in range(batch)], np.float32)
-        leds = np.stack([teach(p, t, lam) for t, lam in zip(targets, lams)])
+        leds = np.stack([optimize_leds(p, t, power_weight=float(lam) + TIE_LAMBDA, size=size, start=start,
+                                       cnn_weights=weights).leds for t, lam in zip(targets, lams)])
         bank.append({"panel": p, "targets": targets, "lams": lams, "leds": leds.astype(np.float32)})
         if progress:
             eta = (time.perf_counter() - t0) / (g + 1) * (groups - g - 1)

@@ -172,7 +172,7 @@ def test_optimal_bank_holds_frames_better_than_the_network_start():
     pool = ImagePool([], scenes=True, max_side=240)
     panel = training_panels(1, seed=5)[0]
     shipped = C.load_model()
-    bank = optimal_bank(pool, 1, seed=4, batch=2, panel=panel, model=shipped, progress=False)
+    bank = optimal_bank(pool, 1, seed=4, batch=2, panel=panel, init="shipped", progress=False)
     g = bank[0]
     assert g["targets"].shape == (2, PANEL_H, PANEL_W, 3) and g["leds"].shape == (2, panel.n_leds)
     assert np.all((g["leds"] >= 0) & (g["leds"] <= 1))
